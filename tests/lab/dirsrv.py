@@ -1,0 +1,167 @@
+"""389 Directory Server for the lab: an instance made with lib389, IPA schema subset, IPA-shaped tree."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+import ldap
+import ldap.modlist
+
+from ipa_plugin import layout
+
+from .process import ComponentError, Service, wait_until
+
+SCHEMA_DIR = Path(__file__).parent / "schema"
+PROJECT_SCHEMA = Path(__file__).resolve().parents[2] / "ipa_plugin" / "schema.d" / "75-sessionrecording.ldif"
+NS_SLAPD = "/usr/sbin/ns-slapd"
+
+
+@dataclass(frozen=True)
+class DirectoryConfig:
+    instance: str
+    suffix: str
+    port: int
+    root_dn: str
+    root_password: str
+
+    @property
+    def config_dir(self) -> Path:
+        return Path(f"/etc/dirsrv/slapd-{self.instance}")
+
+    @property
+    def ldapi_path(self) -> str:
+        return f"/run/slapd-{self.instance}.socket"
+
+    @property
+    def ldap_uri(self) -> str:
+        return f"ldap://127.0.0.1:{self.port}"
+
+    @property
+    def ldapi_uri(self) -> str:
+        return "ldapi://" + self.ldapi_path.replace("/", "%2F")
+
+
+def create_instance(cfg: DirectoryConfig, log: Path) -> None:
+    """Create the instance with lib389's installer, told there is no systemd; it is left stopped."""
+    from lib389 import DirSrv
+    from lib389.instance.options import General2Base, Slapd2Base
+    from lib389.instance.setup import SetupDs
+
+    general = General2Base(None)
+    general.set("systemd", False)
+    general.set("selinux", False)
+    general.set("start", True)
+    slapd = Slapd2Base(None)
+    for key, value in {
+        "instance_name": cfg.instance,
+        "port": cfg.port,
+        "secure_port": 0,
+        "self_sign_cert": False,
+        "root_dn": cfg.root_dn,
+        "root_password": cfg.root_password,
+        "ldapi": cfg.ldapi_path,
+    }.items():
+        slapd.set(key, value)
+    backends = [{"cn": "userroot", "nsslapd-suffix": cfg.suffix, "create_suffix_entry": True}]
+
+    saved = DirSrv.with_systemd
+    DirSrv.with_systemd = lambda self: False  # type: ignore[method-assign]
+    try:
+        with open(log, "a") as out:
+            import logging
+
+            logger = logging.getLogger("sessrec-lab.dirsrv")
+            logger.handlers[:] = [logging.StreamHandler(out)]
+            logger.setLevel(logging.INFO)
+            logger.propagate = False
+            SetupDs(verbose=False, log=logger).create_from_args(general.collect(), slapd.collect(), backends)
+        _configure(cfg)
+    except Exception as exc:  # noqa: BLE001 - lib389 raises many types; the lab names the component
+        raise ComponentError(f"389-ds: lib389 could not create instance {cfg.instance}: {exc}") from None
+    finally:
+        DirSrv.with_systemd = saved  # type: ignore[method-assign]
+        _kill_from_pidfile(cfg)  # the installer's own ns-slapd; the lab starts its own in the foreground
+
+    schema_dir = cfg.config_dir / "schema"
+    shutil.copy(SCHEMA_DIR / "60ipa-subset.ldif", schema_dir / "60ipa-subset.ldif")
+    shutil.copy(PROJECT_SCHEMA, schema_dir / PROJECT_SCHEMA.name)
+    shutil.chown(schema_dir / "60ipa-subset.ldif", "dirsrv", "dirsrv")
+    shutil.chown(schema_dir / PROJECT_SCHEMA.name, "dirsrv", "dirsrv")
+
+
+def _pidfile(cfg: DirectoryConfig) -> Path:
+    return Path(f"/run/dirsrv/slapd-{cfg.instance}.pid")
+
+
+def _kill_from_pidfile(cfg: DirectoryConfig) -> None:
+    """Stop an ns-slapd that lib389's installer started for this instance before it failed."""
+    try:
+        pid = int(_pidfile(cfg).read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return
+    if Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].endswith(b"ns-slapd"):
+        os.kill(pid, signal.SIGTERM)
+        wait_until(lambda: not Path(f"/proc/{pid}").exists(), 30, "389-ds stop")
+
+
+def _configure(cfg: DirectoryConfig) -> None:
+    """Settings applied on the installer's running server; they take effect at the lab's start."""
+    conn = connect(cfg)
+    conn.modify_s("cn=config", [(ldap.MOD_REPLACE, "nsslapd-listenhost", [b"127.0.0.1"])])
+    # memberOf as FreeIPA configures it: member, memberUser and memberHost all produce memberOf.
+    conn.modify_s(
+        "cn=MemberOf Plugin,cn=plugins,cn=config",
+        [
+            (ldap.MOD_REPLACE, "nsslapd-pluginEnabled", [b"on"]),
+            (ldap.MOD_REPLACE, "memberOfGroupAttr", [b"member", b"memberUser", b"memberHost"]),
+            (ldap.MOD_REPLACE, "memberOfAutoAddOC", [b"nsMemberOf"]),
+        ],
+    )
+    conn.unbind_s()
+
+
+def start(cfg: DirectoryConfig, log: Path) -> Service:
+    """Run ns-slapd in the foreground (-d 0) so the lab owns its PID; ready when a bind succeeds."""
+    service = Service(
+        "389-ds (ns-slapd)",
+        [NS_SLAPD, "-D", str(cfg.config_dir), "-i", f"/run/dirsrv/slapd-{cfg.instance}.pid", "-d", "0"],
+        log,
+    )
+    service.start(lambda: bool(connect(cfg)), timeout=60)
+    return service
+
+
+def connect(
+    cfg: DirectoryConfig, who: str | None = None, password: str | None = None
+) -> ldap.ldapobject.LDAPObject:
+    conn = ldap.initialize(cfg.ldap_uri)
+    conn.set_option(ldap.OPT_NETWORK_TIMEOUT, 5)
+    conn.simple_bind_s(who or cfg.root_dn, password or cfg.root_password)
+    return conn
+
+
+def suffix_tree(suffix: str) -> list[tuple[str, dict[str, list[str]]]]:
+    """The IPA-shaped containers."""
+    containers = ["cn=accounts", layout.USERS_RDN, layout.GROUPS_RDN, layout.HOSTS_RDN, layout.HOSTGROUPS_RDN]
+    entries = [
+        (f"{rdn},{suffix}", {"objectClass": ["top", "nsContainer"], "cn": [rdn.split(",")[0][3:]]})
+        for rdn in containers
+    ]
+    entries.append((f"cn=etc,{suffix}", {"objectClass": ["top", "nsContainer"], "cn": ["etc"]}))
+    entries.append(
+        (
+            layout.container_dn(suffix),
+            {"objectClass": ["top", "nsContainer"], "cn": [layout.CONTAINER_RDN[1]]},
+        )
+    )
+    return entries
+
+
+def add_entries(conn: ldap.ldapobject.LDAPObject, entries: list[tuple[str, dict[str, list[str]]]]) -> None:
+    for dn, attrs in entries:
+        encoded = {k: [v.encode() for v in vals] for k, vals in attrs.items()}
+        conn.add_s(dn, ldap.modlist.addModlist(encoded))
