@@ -11,8 +11,6 @@ from pathlib import Path
 import ldap
 import ldap.modlist
 
-from ipa_plugin import layout
-
 from .process import ComponentError, Service, wait_until
 
 SCHEMA_DIR = Path(__file__).parent / "schema"
@@ -69,6 +67,8 @@ def create_instance(cfg: DirectoryConfig, log: Path) -> None:
     backends = [{"cn": "userroot", "nsslapd-suffix": cfg.suffix, "create_suffix_entry": True}]
 
     saved = DirSrv.with_systemd
+    umask = os.umask(0o022)  # lib389 leaves the process umask at 007; put back what the caller had
+    os.umask(umask)
     DirSrv.with_systemd = lambda self: False  # type: ignore[method-assign]
     try:
         with open(log, "a") as out:
@@ -85,6 +85,7 @@ def create_instance(cfg: DirectoryConfig, log: Path) -> None:
     finally:
         DirSrv.with_systemd = saved  # type: ignore[method-assign]
         _kill_from_pidfile(cfg)  # the installer's own ns-slapd; the lab starts its own in the foreground
+        os.umask(umask)
 
     schema_dir = cfg.config_dir / "schema"
     shutil.copy(SCHEMA_DIR / "60ipa-subset.ldif", schema_dir / "60ipa-subset.ldif")
@@ -142,23 +143,6 @@ def connect(
     conn.set_option(ldap.OPT_NETWORK_TIMEOUT, 5)
     conn.simple_bind_s(who or cfg.root_dn, password or cfg.root_password)
     return conn
-
-
-def suffix_tree(suffix: str) -> list[tuple[str, dict[str, list[str]]]]:
-    """The IPA-shaped containers."""
-    containers = ["cn=accounts", layout.USERS_RDN, layout.GROUPS_RDN, layout.HOSTS_RDN, layout.HOSTGROUPS_RDN]
-    entries = [
-        (f"{rdn},{suffix}", {"objectClass": ["top", "nsContainer"], "cn": [rdn.split(",")[0][3:]]})
-        for rdn in containers
-    ]
-    entries.append((f"cn=etc,{suffix}", {"objectClass": ["top", "nsContainer"], "cn": ["etc"]}))
-    entries.append(
-        (
-            layout.container_dn(suffix),
-            {"objectClass": ["top", "nsContainer"], "cn": [layout.CONTAINER_RDN[1]]},
-        )
-    )
-    return entries
 
 
 def add_entries(conn: ldap.ldapobject.LDAPObject, entries: list[tuple[str, dict[str, list[str]]]]) -> None:

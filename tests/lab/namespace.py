@@ -21,6 +21,7 @@ MS_PRIVATE = 1 << 18
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
 _entered = False
+_machine_root: int | None = None  # the machine's "/" as seen before the unshare
 
 
 class NamespaceError(RuntimeError):
@@ -48,13 +49,14 @@ def _mount(source: str, target: str, fstype: str | None, flags: int, data: str |
 
 def enter_private_namespace() -> None:
     """Move this (single-threaded) process into its own mount namespace; idempotent."""
-    global _entered
+    global _entered, _machine_root
     if _entered:
         return
     if os.geteuid() != 0:
         raise NamespaceError("the lab needs root (it mounts tmpfs in a private mount namespace)")
     if threading.active_count() != 1:
         raise NamespaceError("enter the lab namespace before starting threads")
+    _machine_root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     _check(_libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
     # Nothing mounted from here on propagates back to the machine.
     _mount("none", "/", None, MS_REC | MS_PRIVATE)
@@ -63,6 +65,13 @@ def enter_private_namespace() -> None:
 
 def in_private_namespace() -> bool:
     return _entered
+
+
+def machine_path(path: str) -> Path:
+    """`path` as the machine outside the lab sees it (through a handle on its root kept from before)."""
+    if _machine_root is None:
+        return Path(path)
+    return Path(f"/proc/self/fd/{_machine_root}") / path.lstrip("/")
 
 
 def mount_tmpfs(path: str | Path, keep_contents: bool = False, mode: int = 0o755) -> None:

@@ -71,6 +71,7 @@ class Service:
                     stderr=subprocess.STDOUT,
                     env=self.env,
                     start_new_session=True,
+                    preexec_fn=_die_with_parent,
                 )
             except OSError as exc:
                 raise ComponentError(f"{self.name}: cannot run {self.argv[0]}: {exc}") from None
@@ -90,6 +91,14 @@ class Service:
         except subprocess.TimeoutExpired:
             _signal_group(self.proc.pid, signal.SIGKILL)
             self.proc.wait(5)
+
+
+def _die_with_parent() -> None:
+    # If the lab's process is killed outright, its services get SIGTERM instead of lingering.
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _signal_group(pid: int, sig: int) -> None:

@@ -1,0 +1,173 @@
+"""The lab: real 389-ds, system D-Bus, sssd, journald, auditd and sshd in a private mount namespace."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+import ldap
+
+from . import audit, bus, dirsrv, journal, namespace, sshd, sssd
+from .data import DOMAIN, THIS_HOST, Directory, read_access_aci
+from .process import Service
+
+STATE = Path("/run/sessrec-lab")
+# Directories the services write to; each gets a tmpfs in the namespace (True: start from a copy).
+PRIVATE_DIRS: tuple[tuple[str, bool], ...] = (
+    ("/run", False),
+    ("/etc/sssd", False),
+    ("/var/lib/sss", True),
+    ("/var/log/sssd", True),
+    ("/etc/dirsrv", True),
+    ("/var/lib/dirsrv", True),
+    ("/var/log/dirsrv", True),
+    ("/etc/audit", True),
+    ("/var/log/audit", False),
+    ("/var/log/journal", False),
+    ("/etc/systemd", True),
+    ("/home", False),
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Lab(AbstractContextManager["Lab"]):
+    """Start with `with Lab() as lab:`; everything started is stopped, by PID, on exit."""
+
+    def __init__(self, data: Directory | None = None, logs: Path | None = None):
+        self.data = data or Directory()
+        self._own_logs = logs is None  # a temporary log directory is removed after a clean run
+        self.logs = logs or Path(tempfile.mkdtemp(prefix="sessrec-lab-logs-"))
+        self.directory = dirsrv.DirectoryConfig(
+            instance="sessreclab",
+            suffix=self.data.suffix,
+            port=free_port(),
+            root_dn="cn=Directory Manager",
+            root_password="Lab-Directory-Manager-1",
+        )
+        self.ssh = sshd.SshConfig(port=free_port(), state=STATE / "ssh")
+        self.services: dict[str, Service] = {}
+        self.audit: audit.Audit | None = None
+        self.timings: dict[str, float] = {}
+        self.this_host = THIS_HOST
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def __enter__(self) -> Lab:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self.stop()
+        if exc_type is None and self._own_logs:
+            shutil.rmtree(self.logs, ignore_errors=True)
+
+    def start(self) -> None:
+        t0 = time.monotonic()
+        self._isolate()
+        self._timed("389-ds", self._start_directory)
+        self._timed("dbus", lambda: self._add("dbus", bus.start(self.logs / "dbus.log")))
+        self._timed("sssd", self._start_sssd)
+        self._timed(
+            "journald",
+            lambda: self._add(
+                "journald", journal.start(self.logs / "journald.log", Path("/etc/systemd/journald.conf"))
+            ),
+        )
+        self._timed("auditd", self._start_audit)
+        self._timed("sshd", self._start_sshd)
+        self.timings["total"] = time.monotonic() - t0
+
+    def stop(self) -> None:
+        if self.audit is not None:
+            self.audit.stop()
+            self.audit = None
+        for name in reversed(list(self.services)):
+            self.services.pop(name).stop()
+
+    # -- components -----------------------------------------------------------------------------
+    def _isolate(self) -> None:
+        namespace.enter_private_namespace()
+        for path, keep in PRIVATE_DIRS:
+            if os.path.isdir(path):
+                namespace.mount_tmpfs(path, keep_contents=keep)
+        for sub in ("lock", "dirsrv", "lock/dirsrv"):
+            Path("/run", sub).mkdir(parents=True, exist_ok=True)
+        shutil.chown("/run/dirsrv", "dirsrv", "dirsrv")
+        shutil.chown("/run/lock/dirsrv", "dirsrv", "dirsrv")
+        STATE.mkdir(parents=True, exist_ok=True)
+        STATE.chmod(0o755)
+        nsswitch = STATE / "nsswitch.conf"
+        nsswitch.write_text(sssd.NSSWITCH)
+        namespace.bind_file(nsswitch, "/etc/nsswitch.conf")
+        for user in self.data.users:
+            home = Path("/home", user.uid)
+            home.mkdir(mode=0o700, exist_ok=True)
+            os.chown(home, user.number, user.number)
+
+    def _start_directory(self) -> None:
+        dirsrv.create_instance(self.directory, self.logs / "dirsrv-setup.log")
+        self._add("389-ds", dirsrv.start(self.directory, self.logs / "dirsrv.log"))
+        conn = self.ldap()
+        conn.modify_s(self.data.suffix, [(ldap.MOD_ADD, "aci", [read_access_aci(self.data.suffix).encode()])])
+        dirsrv.add_entries(conn, self.data.entries())
+        conn.unbind_s()
+
+    def _start_sssd(self) -> None:
+        host = self.data.host(self.this_host)
+        sssd.write_config(
+            DOMAIN,
+            self.directory.ldap_uri,
+            self.data.suffix,
+            host.dn(self.data.suffix),
+            self.data.password(host.fqdn),
+        )
+        self._add("sssd", sssd.start(self.logs / "sssd.log"))
+
+    def _start_audit(self) -> None:
+        self.audit = audit.start(self.logs / "auditd.log")
+
+    def _start_sshd(self) -> None:
+        users = [u.uid for u in self.data.users]
+        self._add("sshd", sshd.start(self.ssh, users, self.logs / "sshd.log"))
+
+    def _add(self, name: str, service: Service) -> None:
+        self.services[name] = service
+
+    def _timed(self, name: str, step: object) -> None:
+        t = time.monotonic()
+        step()  # type: ignore[operator]
+        self.timings[name] = time.monotonic() - t
+
+    # -- what tests use -------------------------------------------------------------------------
+    def ldap(self, who: str | None = None, password: str | None = None) -> ldap.ldapobject.LDAPObject:
+        """A connection to the lab directory, as Directory Manager unless `who` is given."""
+        return dirsrv.connect(self.directory, who, password)
+
+    def journal_entries(self, **match: str) -> list[dict[str, str]]:
+        return journal.entries(**match)
+
+    def ssh_argv(self, user: str, *command: str) -> list[str]:
+        return sshd.ssh_command(self.ssh, user, *command)
+
+    def run_ssh(self, user: str, *command: str, timeout: float = 30) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(self.ssh_argv(user, *command), capture_output=True, timeout=timeout)
+
+    def pids(self) -> dict[str, int]:
+        pids = {name: s.pid for name, s in self.services.items()}
+        if self.audit is not None:
+            pids["auditd"] = self.audit.service.pid
+        return pids
