@@ -13,8 +13,8 @@ _started: list[Lab] = []
 
 @pytest.fixture(scope="session")
 def lab() -> Iterator[Lab]:
-    """389-ds, system D-Bus, sssd, journald, auditd and sshd; a failing component fails the test."""
-    with Lab() as running:
+    """389-ds, system D-Bus, sssd, journald, sshd, and auditd on first use; a failing component fails."""
+    with Lab(lazy_audit=True) as running:
         _started.append(running)
         yield running
 

@@ -99,7 +99,6 @@ def test_journald_records_native_message_with_trusted_pid(lab: Lab) -> None:
 
 
 def test_auditd_logs_execve_with_our_key(lab: Lab) -> None:
-    assert lab.audit is not None
     key = f"sessrec-lab-{uuid.uuid4().hex[:8]}"
     lab.audit.add_rule(
         ["-a", "always,exit", "-F", "arch=b64", "-S", "execve", "-F", f"ppid={os.getpid()}"], key

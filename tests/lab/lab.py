@@ -44,7 +44,7 @@ def free_port() -> int:
 class Lab(AbstractContextManager["Lab"]):
     """Start with `with Lab() as lab:`; everything started is stopped, by PID, on exit."""
 
-    def __init__(self, data: Directory | None = None, logs: Path | None = None):
+    def __init__(self, data: Directory | None = None, logs: Path | None = None, lazy_audit: bool = False):
         self.data = data or Directory()
         self._own_logs = logs is None  # a temporary log directory is removed after a clean run
         self.logs = logs or Path(tempfile.mkdtemp(prefix="sessrec-lab-logs-"))
@@ -57,7 +57,9 @@ class Lab(AbstractContextManager["Lab"]):
         )
         self.ssh = sshd.SshConfig(port=free_port(), state=STATE / "ssh")
         self.services: dict[str, Service] = {}
-        self.audit: audit.Audit | None = None
+        self._audit: audit.Audit | None = None
+        # The kernel has one audit daemon slot; a lazy lab takes it only when a test asks for auditd.
+        self.lazy_audit = lazy_audit
         self.timings: dict[str, float] = {}
         self.this_host = THIS_HOST
 
@@ -87,14 +89,15 @@ class Lab(AbstractContextManager["Lab"]):
                 "journald", journal.start(self.logs / "journald.log", Path("/etc/systemd/journald.conf"))
             ),
         )
-        self._timed("auditd", self._start_audit)
+        if not self.lazy_audit:
+            self._timed("auditd", self._start_audit)
         self._timed("sshd", self._start_sshd)
         self.timings["total"] = time.monotonic() - t0
 
     def stop(self) -> None:
-        if self.audit is not None:
-            self.audit.stop()
-            self.audit = None
+        if self._audit is not None:
+            self._audit.stop()
+            self._audit = None
         for name in reversed(list(self.services)):
             self.services.pop(name).stop()
 
@@ -138,7 +141,15 @@ class Lab(AbstractContextManager["Lab"]):
         self._add("sssd", sssd.start(self.logs / "sssd.log"))
 
     def _start_audit(self) -> None:
-        self.audit = audit.start(self.logs / "auditd.log")
+        self._audit = audit.start(self.logs / "auditd.log")
+
+    @property
+    def audit(self) -> audit.Audit:
+        """The running auditd, started on first use in a lazy lab."""
+        if self._audit is None:
+            self._timed("auditd", self._start_audit)
+        assert self._audit is not None
+        return self._audit
 
     def _start_sshd(self) -> None:
         users = [u.uid for u in self.data.users]
@@ -168,6 +179,6 @@ class Lab(AbstractContextManager["Lab"]):
 
     def pids(self) -> dict[str, int]:
         pids = {name: s.pid for name, s in self.services.items()}
-        if self.audit is not None:
-            pids["auditd"] = self.audit.service.pid
+        if self._audit is not None:
+            pids["auditd"] = self._audit.service.pid
         return pids
