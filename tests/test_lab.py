@@ -98,6 +98,27 @@ def test_journald_records_native_message_with_trusted_pid(lab: Lab) -> None:
     assert entries[0]["_UID"] == "0"
 
 
+def test_syslog_reaches_journald_through_dev_log(lab: Lab) -> None:
+    tag = f"sessrec-lab-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["logger", "-t", tag, "-p", "authpriv.info", "via syslog"], check=True, timeout=30)
+    entries = _wait_for(lambda: lab.journal_entries(SYSLOG_IDENTIFIER=tag))
+    assert [e["MESSAGE"] for e in entries] == ["via syslog"]
+    assert entries[0]["SYSLOG_FACILITY"] == "10"  # authpriv
+    assert not namespace.machine_path("/dev/log").exists()
+
+
+def test_terminals_work_in_the_private_dev(lab: Lab) -> None:
+    as_user = subprocess.run(
+        ["script", "-qec", "tty", "/dev/null"], capture_output=True, timeout=30, user=10004, group=10004
+    )
+    assert as_user.returncode == 0, as_user.stderr
+    assert as_user.stdout.decode().startswith("/dev/pts/")
+    over_ssh = lab.run_ssh("alice", "tty", tty=True)
+    assert over_ssh.stdout.decode().startswith("/dev/pts/"), over_ssh.stderr
+    assert Path("/dev/null").read_bytes() == b""
+    assert len(Path("/dev/urandom").open("rb").read(16)) == 16
+
+
 def test_auditd_logs_execve_with_our_key(lab: Lab) -> None:
     key = f"sessrec-lab-{uuid.uuid4().hex[:8]}"
     lab.audit.add_rule(

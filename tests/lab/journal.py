@@ -10,6 +10,7 @@ from .process import Service
 
 JOURNALD = "/lib/systemd/systemd-journald"
 SOCKET = Path("/run/systemd/journal/socket")
+SYSLOG_SOCKET = Path("/run/systemd/journal/dev-log")
 CONF = """\
 [Journal]
 Storage=volatile
@@ -25,7 +26,7 @@ def start(log: Path, conf: Path) -> Service:
     Path("/run/systemd/journal").mkdir(parents=True, exist_ok=True)
     conf.write_text(CONF)
     service = Service("systemd-journald", [JOURNALD], log)
-    service.start(lambda: SOCKET.is_socket() and Path("/run/systemd/journal/stdout").is_socket(), timeout=20)
+    service.start(lambda: SOCKET.is_socket() and SYSLOG_SOCKET.is_socket(), timeout=20)
     return service
 
 

@@ -113,6 +113,8 @@ class Lab(AbstractContextManager["Lab"]):
         shutil.chown("/run/lock/dirsrv", "dirsrv", "dirsrv")
         STATE.mkdir(parents=True, exist_ok=True)
         STATE.chmod(0o755)
+        # /dev/log reaches the lab's journald, so syslog writers are tested against a real receiver.
+        namespace.private_dev(STATE / "machine-dev", {"log": str(journal.SYSLOG_SOCKET)})
         nsswitch = STATE / "nsswitch.conf"
         nsswitch.write_text(sssd.NSSWITCH)
         namespace.bind_file(nsswitch, "/etc/nsswitch.conf")
@@ -171,11 +173,13 @@ class Lab(AbstractContextManager["Lab"]):
     def journal_entries(self, **match: str) -> list[dict[str, str]]:
         return journal.entries(**match)
 
-    def ssh_argv(self, user: str, *command: str) -> list[str]:
-        return sshd.ssh_command(self.ssh, user, *command)
+    def ssh_argv(self, user: str, *command: str, tty: bool = False) -> list[str]:
+        return sshd.ssh_command(self.ssh, user, *command, tty=tty)
 
-    def run_ssh(self, user: str, *command: str, timeout: float = 30) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run(self.ssh_argv(user, *command), capture_output=True, timeout=timeout)
+    def run_ssh(
+        self, user: str, *command: str, tty: bool = False, timeout: float = 30
+    ) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(self.ssh_argv(user, *command, tty=tty), capture_output=True, timeout=timeout)
 
     def pids(self) -> dict[str, int]:
         pids = {name: s.pid for name, s in self.services.items()}

@@ -107,6 +107,36 @@ def _copy_tree_with_owners(src: Path, dst: Path) -> None:
         os.lchown(target, st.st_uid, st.st_gid)
 
 
+def private_dev(stage: Path, symlinks: dict[str, str]) -> None:
+    """Put a tmpfs over /dev holding binds of the machine's nodes plus `symlinks` (e.g. log → journald).
+
+    The machine's /dev is devtmpfs, shared with everything else; a new name there (such as /dev/log)
+    would appear outside the lab, so the lab gets its own /dev instead."""
+    if not _entered:
+        raise NamespaceError("refusing to replace /dev outside the lab's private namespace")
+    stage.mkdir(parents=True, exist_ok=True)
+    _mount("/dev", str(stage), None, MS_BIND | MS_REC)
+    _mount("tmpfs", "/dev", "tmpfs", 0, "mode=755")
+    for entry in os.scandir(stage):
+        source, target = Path(entry.path), Path("/dev", entry.name)
+        if entry.name in ("pts", "ptmx"):
+            continue
+        if entry.is_symlink():
+            os.symlink(os.readlink(source), target)
+        elif entry.is_dir(follow_symlinks=False):
+            target.mkdir()
+            _mount(str(source), str(target), None, MS_BIND | MS_REC)
+        else:
+            target.touch()
+            _mount(str(source), str(target), None, MS_BIND)
+    # Terminals: an own devpts instance whose ptmx every user may open (the recorder runs as the user).
+    Path("/dev/pts").mkdir()
+    _mount("devpts", "/dev/pts", "devpts", 0, "newinstance,ptmxmode=0666,mode=0620,gid=5")
+    os.symlink("pts/ptmx", "/dev/ptmx")
+    for name, points_to in symlinks.items():
+        os.symlink(points_to, Path("/dev", name))
+
+
 def bind_file(source: str | Path, target: str | Path) -> None:
     """Bind-mount `source` over the existing file `target` (e.g. a private nsswitch.conf)."""
     if not _entered:

@@ -69,10 +69,11 @@ def _banner(port: int) -> bool:
         return s.recv(64).startswith(b"SSH-2.0-")
 
 
-def ssh_command(cfg: SshConfig, user: str, *command: str) -> list[str]:
-    """argv of an ssh client logging in as `user` on the lab's sshd."""
+def ssh_command(cfg: SshConfig, user: str, *command: str, tty: bool = False) -> list[str]:
+    """argv of an ssh client logging in as `user` on the lab's sshd (with `tty`, a forced terminal)."""
     return [
         "ssh",
+        *(["-tt"] if tty else []),
         "-i",
         str(cfg.client_key),
         "-p",
