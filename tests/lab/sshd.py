@@ -49,7 +49,7 @@ def prepare(cfg: SshConfig, users: list[str]) -> Path:
         "PasswordAuthentication no\n"
         "KbdInteractiveAuthentication no\n"
         "PermitRootLogin no\n"
-        "UsePAM no\n"
+        "UsePAM yes\n"
         "StrictModes yes\n"
         "LogLevel VERBOSE\n"
         "Subsystem sftp internal-sftp\n"
