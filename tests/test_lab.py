@@ -166,6 +166,12 @@ def test_failing_component_is_named_with_its_log_tail(tmp_path: Path) -> None:
     assert not service.alive()
 
 
+def test_missing_component_program_fails_with_its_name(tmp_path: Path) -> None:
+    service = Service("sssd", ["/nonexistent/sbin/sssd", "-i"], tmp_path / "sssd.log")
+    with pytest.raises(ComponentError, match=r"^sssd: cannot run /nonexistent/sbin/sssd"):
+        service.start(lambda: True)
+
+
 def _wait_for(probe, timeout: float = 15.0):  # noqa: ANN001, ANN202 - tiny local poll helper
     import time
 
