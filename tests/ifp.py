@@ -1,11 +1,10 @@
-"""A minimal InfoPipe caller for tests, with dbus-next on the lab's system bus."""
+"""A minimal InfoPipe caller for tests, on the lab's system bus."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from tests.lab.bus import SOCKET
+from tests.lab import bus
 from tests.lab.sssd import IFP, IFP_PATH
 
 
@@ -18,30 +17,11 @@ class IfpError(Exception):
 def call(
     path: str, interface: str, member: str, signature: str = "", body: list[Any] | None = None
 ) -> list[Any]:
-    return asyncio.run(_call(path, interface, member, signature, body or []))
+    from dbus_next import MessageType
 
-
-async def _call(path: str, interface: str, member: str, signature: str, body: list[Any]) -> list[Any]:
-    from dbus_next import Message, MessageType
-    from dbus_next.aio import MessageBus
-
-    bus = await MessageBus(bus_address=f"unix:path={SOCKET}").connect()
-    try:
-        reply = await asyncio.wait_for(
-            bus.call(
-                Message(
-                    destination=IFP,
-                    path=path,
-                    interface=interface,
-                    member=member,
-                    signature=signature,
-                    body=body,
-                )
-            ),
-            timeout=20,
-        )
-    finally:
-        bus.disconnect()
+    reply = bus.call(
+        destination=IFP, path=path, interface=interface, member=member, signature=signature, body=body or []
+    )
     if reply.message_type == MessageType.ERROR:
         raise IfpError(reply.error_name or "", str(reply.body[0] if reply.body else ""))
     return reply.body

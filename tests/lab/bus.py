@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from .process import Service
 
@@ -17,25 +18,32 @@ def start(log: Path) -> Service:
     return service
 
 
-def ping() -> bool:
-    """Ask the bus itself for its id (the system policy refuses Peer.Ping to the bus)."""
-    return asyncio.run(_ping())
+def call(timeout: float = 20.0, **message: Any) -> Any:
+    """One method call on the lab's system bus; returns dbus-next's reply Message (errors included).
+
+    Calls never start services by bus activation: only the lab starts processes, so it can stop them."""
+    return asyncio.run(_call(timeout, message))
 
 
-async def _ping() -> bool:
-    from dbus_next import Message, MessageType
+async def _call(timeout: float, message: dict[str, Any]) -> Any:
+    from dbus_next import Message, MessageFlag
     from dbus_next.aio import MessageBus
 
     bus = await MessageBus(bus_address=f"unix:path={SOCKET}").connect()
     try:
-        reply = await bus.call(
-            Message(
-                destination="org.freedesktop.DBus",
-                path="/org/freedesktop/DBus",
-                interface="org.freedesktop.DBus",
-                member="GetId",
-            )
-        )
-        return reply.message_type == MessageType.METHOD_RETURN
+        return await asyncio.wait_for(bus.call(Message(flags=MessageFlag.NO_AUTOSTART, **message)), timeout)
     finally:
         bus.disconnect()
+
+
+def ping() -> bool:
+    """Ask the bus itself for its id (the system policy refuses Peer.Ping to the bus)."""
+    from dbus_next import MessageType
+
+    reply = call(
+        destination="org.freedesktop.DBus",
+        path="/org/freedesktop/DBus",
+        interface="org.freedesktop.DBus",
+        member="GetId",
+    )
+    return reply.message_type == MessageType.METHOD_RETURN

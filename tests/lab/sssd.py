@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from pathlib import Path
 
@@ -74,29 +73,11 @@ def start(log: Path) -> Service:
 
 
 def ifp_ping() -> bool:
-    return asyncio.run(_ifp_ping())
+    from dbus_next import MessageType
 
+    from . import bus
 
-async def _ifp_ping() -> bool:
-    from dbus_next import Message, MessageFlag, MessageType
-    from dbus_next.aio import MessageBus
-
-    from .bus import SOCKET
-
-    bus = await MessageBus(bus_address=f"unix:path={SOCKET}").connect()
-    try:
-        reply = await bus.call(
-            Message(
-                destination=IFP,
-                path=IFP_PATH,
-                interface=IFP,
-                member="Ping",
-                signature="s",
-                body=["ping"],
-                # Only the sssd monitor may start sssd_ifp; bus activation would escape the lab's PIDs.
-                flags=MessageFlag.NO_AUTOSTART,
-            )
-        )
-        return reply.message_type == MessageType.METHOD_RETURN and Path("/var/lib/sss/pipes/nss").exists()
-    finally:
-        bus.disconnect()
+    reply = bus.call(
+        destination=IFP, path=IFP_PATH, interface=IFP, member="Ping", signature="s", body=["ping"]
+    )
+    return reply.message_type == MessageType.METHOD_RETURN and Path("/var/lib/sss/pipes/nss").exists()
