@@ -36,3 +36,22 @@ schema:
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+# -- FreeIPA server plugin (ipa_plugin/, docs/plugin.md) ----------------------------------------------
+.PHONY: install-plugin uninstall-plugin test-ipa
+IPA_SOURCE ?=
+IPA_VERSION ?= 4.9.12
+IPA_VENV ?= /tmp/sessrec-ipa-venv
+
+# On a FreeIPA server: copy the plugin's files and run ipa-server-upgrade (refuses elsewhere).
+install-plugin:
+	$(SYSTEM_PYTHON) -m ipa_plugin.install install
+
+uninstall-plugin:
+	$(SYSTEM_PYTHON) -m ipa_plugin.install uninstall
+
+# The server plugin on real FreeIPA server code: make test-ipa IPA_SOURCE=<FreeIPA 4.9.x git checkout>
+test-ipa: deps
+	@test -n "$(IPA_SOURCE)" -a -d "$(IPA_SOURCE)/ipaserver" || { echo "test-ipa: set IPA_SOURCE to a FreeIPA 4.9.x source tree" >&2; exit 2; }
+	tests/ipa/make-venv.sh $(IPA_VENV) $(IPA_VERSION)
+	IPA_SOURCE=$(abspath $(IPA_SOURCE)) $(IPA_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/ipa

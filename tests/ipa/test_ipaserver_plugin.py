@@ -1,0 +1,350 @@
+"""Every sessionrecording command on FreeIPA's real server framework (baseldap, ldap2) and 389-ds with
+FreeIPA's schema. Runs under `make test-ipa IPA_SOURCE=<FreeIPA 4.9.x source tree>`; skips elsewhere."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import ldap
+import pytest
+
+from ipa_plugin import layout
+from sssd_helper import rules
+from tests.ipa.conftest import MODULES, IpaDirectory, skip_reason
+
+pytestmark = pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() or "")
+
+COMMANDS = (
+    "add",
+    "mod",
+    "del",
+    "find",
+    "show",
+    "enable",
+    "disable",
+    "add_user",
+    "remove_user",
+    "add_host",
+    "remove_host",
+)
+
+
+@pytest.fixture
+def errors(ipa_api: Any) -> Any:
+    from ipalib import errors
+
+    return errors
+
+
+@pytest.fixture
+def cmd(ipa_api: Any) -> Any:
+    return ipa_api.Command
+
+
+@pytest.fixture
+def rule(cmd: Any) -> Any:
+    """A fresh rule name; the rule is deleted afterwards if a test left it."""
+    name = f"r{uuid.uuid4().hex[:8]}"
+    yield name
+    try:
+        cmd.sessionrecording_del(name)
+    except Exception:  # noqa: BLE001 - already gone is fine
+        pass
+
+
+def raw(ipa_directory: IpaDirectory, name: str) -> dict[str, list[str]]:
+    found = ipa_directory.ldap().search_s(rules.rule_dn(name, ipa_directory.suffix), ldap.SCOPE_BASE)
+    return {k.lower(): [v.decode() for v in vs] for k, vs in found[0][1].items()}
+
+
+def test_plugin_loads_into_freeipas_api(ipa_api: Any) -> None:
+    assert "sessionrecording" in ipa_api.Object
+    for c in COMMANDS:
+        assert f"sessionrecording_{c}" in ipa_api.Command, c
+    obj = ipa_api.Object.sessionrecording
+    assert obj.primary_key.name == "cn"
+    assert str(obj.container_dn) == "cn=sessionrecording"
+    assert all(p.label for p in obj.params())
+    assert set(MODULES) >= {"sessionrecording"}
+
+
+def test_add_show_find_and_defaults(cmd: Any, rule: str, ipa_directory: IpaDirectory) -> None:
+    out = cmd.sessionrecording_add(
+        rule, description="test rule", ipasessionrecordingnotice="You are recorded"
+    )
+    assert out["value"] == rule and out["summary"] == f'Added session recording rule "{rule}"'
+    result = out["result"]
+    assert result["ipaenabledflag"] == (True,) or result["ipaenabledflag"] == [True]
+    entry = raw(ipa_directory, rule)
+    assert {c.lower() for c in entry["objectclass"]} >= {"ipaassociation", layout.RULE_OBJECTCLASS.lower()}
+    assert entry["ipaenabledflag"] == ["TRUE"]
+    assert entry[layout.ATTR_KIND.lower()] == ["record"]
+    assert entry[layout.ATTR_PRIORITY.lower()] == ["0"]
+    assert entry[layout.ATTR_LOG_INPUT.lower()] == ["FALSE"]
+    assert entry[layout.ATTR_LOG_OUTPUT.lower()] == ["TRUE"]
+    assert entry[layout.ATTR_LOG_WINDOW.lower()] == ["TRUE"]
+    assert entry[layout.ATTR_AUDIT_COMMANDS.lower()] == ["FALSE"]
+    assert entry[layout.ATTR_NOTICE.lower()] == ["You are recorded"]
+    shown = cmd.sessionrecording_show(rule)["result"]
+    assert list(shown["cn"]) == [rule] and list(shown["description"]) == ["test rule"]
+    found = cmd.sessionrecording_find(rule)
+    assert found["count"] == 1 and found["summary"] == "1 session recording rule matched"
+    assert cmd.sessionrecording_find(ipasessionrecordingkind="exempt", cn=rule)["count"] == 0
+
+
+def test_duplicate_rule_is_rejected(cmd: Any, rule: str, errors: Any) -> None:
+    cmd.sessionrecording_add(rule)
+    with pytest.raises(errors.DuplicateEntry):
+        cmd.sessionrecording_add(rule)
+
+
+def test_all_options_are_stored_and_read_back(cmd: Any, rule: str, ipa_directory: IpaDirectory) -> None:
+    cmd.sessionrecording_add(
+        rule,
+        ipasessionrecordingkind="exempt",
+        ipasessionrecordingpriority=42,
+        ipasessionrecordingloginput=True,
+        ipasessionrecordinglogoutput=False,
+        ipasessionrecordinglogwindow=False,
+        ipasessionrecordinglatency=3,
+        ipasessionrecordingpayload=512,
+        ipasessionrecordingratelimit=0,
+        ipasessionrecordingburst=100,
+        ipasessionrecordinglimitaction="drop",
+        ipasessionrecordingauditcommands=True,
+        ipasessionrecordingwatchpath=["wa:/etc/shadow", "x:/usr/bin/sudo"],
+    )
+    parsed = rules.Rule.from_entry(
+        rules.rule_dn(rule, ipa_directory.suffix), raw(ipa_directory, rule), ipa_directory.suffix
+    )
+    assert parsed.kind == "exempt" and parsed.priority == 42
+    assert (parsed.log_input, parsed.log_output, parsed.log_window, parsed.audit_commands) == (
+        True,
+        False,
+        False,
+        True,
+    )
+    assert (parsed.latency, parsed.payload, parsed.rate, parsed.burst, parsed.limit_action) == (
+        3,
+        512,
+        0,
+        100,
+        "drop",
+    )
+    assert [str(w) for w in parsed.watch_paths] == ["wa:/etc/shadow", "x:/usr/bin/sudo"]
+    cmd.sessionrecording_mod(
+        rule, ipasessionrecordingpriority=7, ipasessionrecordingwatchpath=["r:/etc/passwd"]
+    )
+    entry = raw(ipa_directory, rule)
+    assert entry[layout.ATTR_PRIORITY.lower()] == ["7"]
+    assert entry[layout.ATTR_WATCH_PATH.lower()] == ["r:/etc/passwd"]
+    assert cmd.sessionrecording_find(ipasessionrecordingkind="exempt", cn=rule)["count"] == 1
+
+
+def test_members_resolve_to_dns_and_unknown_ones_fail_softly(
+    cmd: Any, rule: str, ipa_directory: IpaDirectory
+) -> None:
+    s = ipa_directory.suffix
+    cmd.sessionrecording_add(rule)
+    out = cmd.sessionrecording_add_user(rule, user=["alice", "nosuchuser"], group=["staff", "nosuchgroup"])
+    assert out["completed"] == 2
+    failed = out["failed"]["memberuser"]
+    assert [f[0] for f in failed["user"]] == ["nosuchuser"] and [f[0] for f in failed["group"]] == [
+        "nosuchgroup"
+    ]
+    out = cmd.sessionrecording_add_host(
+        rule, host=["client1.ipa.test", "nosuch.ipa.test"], hostgroup=["production"]
+    )
+    assert out["completed"] == 2
+    assert [f[0] for f in out["failed"]["memberhost"]["host"]] == ["nosuch.ipa.test"]
+    entry = raw(ipa_directory, rule)
+    assert {rules._norm(d) for d in entry["memberuser"]} == {
+        rules._norm(rules.user_dn("alice", s)),
+        rules._norm(rules.group_dn("staff", s)),
+    }
+    assert {rules._norm(d) for d in entry["memberhost"]} == {
+        rules._norm(rules.host_dn("client1.ipa.test", s)),
+        rules._norm(rules.hostgroup_dn("production", s)),
+    }
+    shown = cmd.sessionrecording_show(rule)["result"]
+    assert list(shown["memberuser_user"]) == ["alice"] and list(shown["memberhost_hostgroup"]) == [
+        "production"
+    ]
+    again = cmd.sessionrecording_add_user(rule, user=["alice"])
+    assert (
+        again["completed"] == 0 and again["failed"]["memberuser"]["user"][0][0] == "alice"
+    )  # already a member
+    out = cmd.sessionrecording_remove_user(rule, user=["alice"], group=["staff"])
+    assert out["completed"] == 2 and "memberuser" not in raw(ipa_directory, rule)
+    out = cmd.sessionrecording_remove_host(rule, host=["client1.ipa.test"], hostgroup=["production"])
+    assert out["completed"] == 2 and "memberhost" not in raw(ipa_directory, rule)
+
+
+def test_member_names_with_ldap_special_characters_fail_softly(
+    cmd: Any, rule: str, ipa_directory: IpaDirectory
+) -> None:
+    cmd.sessionrecording_add(rule)
+    evil = ["a*", "x)(uid=*", "b,cn=users", "c\\d", "e=f+g"]
+    out = cmd.sessionrecording_add_user(rule, user=evil, group=["*"])
+    assert out["completed"] == 0
+    assert sorted(f[0] for f in out["failed"]["memberuser"]["user"]) == sorted(evil)
+    out = cmd.sessionrecording_add_host(rule, host=["*.ipa.test"], hostgroup=["production)(cn=*"])
+    assert out["completed"] == 0
+    assert "memberuser" not in raw(ipa_directory, rule) and "memberhost" not in raw(ipa_directory, rule)
+
+
+def test_categories_exclude_members(cmd: Any, rule: str, errors: Any) -> None:
+    cmd.sessionrecording_add(rule)
+    cmd.sessionrecording_add_user(rule, user=["alice"])
+    with pytest.raises(errors.MutuallyExclusiveError, match="user category"):
+        cmd.sessionrecording_mod(rule, usercategory="all")
+    cmd.sessionrecording_remove_user(rule, user=["alice"])
+    cmd.sessionrecording_mod(rule, usercategory="all")
+    with pytest.raises(errors.MutuallyExclusiveError, match="users cannot be added"):
+        cmd.sessionrecording_add_user(rule, group=["staff"])
+    cmd.sessionrecording_add_host(rule, hostgroup=["clients"])
+    with pytest.raises(errors.MutuallyExclusiveError, match="host category"):
+        cmd.sessionrecording_mod(rule, hostcategory="all")
+    cmd.sessionrecording_remove_host(rule, hostgroup=["clients"])
+    cmd.sessionrecording_mod(rule, hostcategory="all")
+    with pytest.raises(errors.MutuallyExclusiveError, match="hosts cannot be added"):
+        cmd.sessionrecording_add_host(rule, host=["db1.ipa.test"])
+    cmd.sessionrecording_mod(rule, usercategory=None)  # clearing the category allows members again
+    assert cmd.sessionrecording_add_user(rule, user=["bob"])["completed"] == 1
+
+
+def test_category_and_members_at_creation_via_addattr(
+    cmd: Any, rule: str, errors: Any, ipa_directory: IpaDirectory
+) -> None:
+    alice = rules.user_dn("alice", ipa_directory.suffix)
+    with pytest.raises(errors.MutuallyExclusiveError):
+        cmd.sessionrecording_add(rule, usercategory="all", addattr=[f"memberuser={alice}"])
+
+
+def test_enable_disable_set_the_flag(cmd: Any, rule: str, ipa_directory: IpaDirectory) -> None:
+    cmd.sessionrecording_add(rule)
+    out = cmd.sessionrecording_disable(rule)
+    assert out["result"] is True and out["summary"] == f'Disabled session recording rule "{rule}"'
+    assert raw(ipa_directory, rule)["ipaenabledflag"] == ["FALSE"]
+    assert list(cmd.sessionrecording_show(rule)["result"]["ipaenabledflag"]) == [False]
+    cmd.sessionrecording_disable(rule)  # idempotent
+    cmd.sessionrecording_enable(rule)
+    assert raw(ipa_directory, rule)["ipaenabledflag"] == ["TRUE"]
+
+
+def test_rename_and_delete(cmd: Any, rule: str, errors: Any) -> None:
+    cmd.sessionrecording_add(rule)
+    cmd.sessionrecording_mod(rule, rename=rule + "-new")
+    assert cmd.sessionrecording_show(rule + "-new")["value"] == rule + "-new"
+    with pytest.raises(errors.NotFound):
+        cmd.sessionrecording_show(rule)
+    cmd.sessionrecording_del(rule + "-new")
+    with pytest.raises(errors.NotFound):
+        cmd.sessionrecording_del(rule + "-new")
+    for c in ("show", "enable", "disable", "mod"):
+        with pytest.raises(errors.NotFound):
+            getattr(cmd, f"sessionrecording_{c}")(rule, **({"description": "x"} if c == "mod" else {}))
+    with pytest.raises(errors.NotFound):
+        cmd.sessionrecording_add_user(rule, user=["alice"])
+
+
+@pytest.mark.parametrize(
+    "name", ["a*", "x)(cn=*", "a,b", "a=b", "a+b", "a\\b", 'a"b', "a b", "-x", "a;b", "a<b>", "x" * 300]
+)
+def test_rule_names_with_special_characters_are_rejected(cmd: Any, errors: Any, name: str) -> None:
+    with pytest.raises(errors.ValidationError):
+        cmd.sessionrecording_add(name)
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        {"ipasessionrecordinglatency": 0},
+        {"ipasessionrecordinglatency": 3601},
+        {"ipasessionrecordingpayload": 31},
+        {"ipasessionrecordingratelimit": -1},
+        {"ipasessionrecordingburst": -1},
+        {"ipasessionrecordingpriority": -1},
+        {"ipasessionrecordingpriority": 1001},
+        {"ipasessionrecordinglimitaction": "bogus"},
+        {"ipasessionrecordingkind": "maybe"},
+        {"ipasessionrecordingwatchpath": ["z:/etc/passwd"]},
+        {"ipasessionrecordingwatchpath": ["r:etc/passwd"]},
+        {"ipasessionrecordingwatchpath": ["r:/etc/../passwd"]},
+        {"usercategory": "some"},
+    ],
+)
+def test_out_of_range_and_malformed_options_are_rejected(
+    cmd: Any, errors: Any, rule: str, option: dict
+) -> None:
+    with pytest.raises(errors.ValidationError):
+        cmd.sessionrecording_add(rule, **option)
+    cmd.sessionrecording_add(rule)
+    with pytest.raises(errors.ValidationError):
+        cmd.sessionrecording_mod(rule, **option)
+
+
+def test_host_fetches_what_the_plugin_wrote(cmd: Any, ipa_directory: IpaDirectory) -> None:
+    """End to end: rules made by the commands are found by the host-side search, bound as the host."""
+    tag = uuid.uuid4().hex[:6]
+    names = {k: f"e2e{tag}-{k}" for k in ("prod", "exempt", "other")}
+    try:
+        cmd.sessionrecording_add(names["prod"], ipasessionrecordingloginput=True)
+        cmd.sessionrecording_add_host(names["prod"], hostgroup=["production"])
+        cmd.sessionrecording_add_user(names["prod"], group=["staff"])
+        cmd.sessionrecording_add(
+            names["exempt"], ipasessionrecordingkind="exempt", ipasessionrecordingpriority=10
+        )
+        cmd.sessionrecording_add_host(names["exempt"], host=["web1.ipa.test"])
+        cmd.sessionrecording_add_user(names["exempt"], user=["bob"])
+        cmd.sessionrecording_add(names["other"], hostcategory="all")
+        cmd.sessionrecording_add_user(names["other"], user=["carol"])
+        cmd.sessionrecording_disable(names["other"])
+        from tests.lab.data import Directory
+
+        data = Directory()
+        conn = ipa_directory.ldap(rules.host_dn("web1.ipa.test", data.suffix), data.password("web1.ipa.test"))
+        fetched = rules.fetch(conn, data.suffix, "web1.ipa.test")
+        assert {r.name for r in fetched.rules} == {names["prod"], names["exempt"]}
+        alice = fetched.decide("alice", data.groups_of("alice"))
+        assert alice.record and alice.rules == (names["prod"],) and alice.options and alice.options.log_input
+        assert not fetched.decide("bob", data.groups_of("bob")).record  # exempt wins by priority
+        assert not fetched.decide("carol", data.groups_of("carol")).record  # her rule is disabled
+    finally:
+        for name in names.values():
+            try:
+                cmd.sessionrecording_del(name)
+            except Exception:  # noqa: BLE001
+                pass
+
+
+def test_managed_permissions_are_created_by_freeipas_updater(
+    ipa_api: Any, ipa_directory: IpaDirectory
+) -> None:
+    """FreeIPA's own update_managed_permissions (what ipa-server-upgrade runs) creates our permissions,
+    puts them in the privilege from our update file, and writes their ACIs on the rules container."""
+    from ipaserver.install.plugins.update_managed_permissions import update_managed_permissions
+
+    from ipa_plugin import access
+
+    updater = update_managed_permissions(ipa_api)
+    obj = ipa_api.Object.sessionrecording
+    for name, template in sorted(obj.managed_permissions.items()):
+        updater.update_permission(ipa_api.Backend.ldap2, obj, name, dict(template), None)
+    s = ipa_directory.suffix
+    conn = ipa_directory.ldap()
+    privilege = f"cn={access.PRIVILEGE},cn=privileges,cn=pbac,{s}"
+    for name in obj.managed_permissions:
+        dn = f"cn={name},cn=permissions,cn=pbac,{s}"
+        entry = conn.search_s(dn, ldap.SCOPE_BASE, attrlist=["member", "ipapermlocation", "ipapermright"])[0][
+            1
+        ]
+        assert [rules._norm(m.decode()) for m in entry["member"]] == [rules._norm(privilege)], name
+        assert rules._norm(entry["ipapermlocation"][0].decode()) == rules._norm(layout.container_dn(s))
+    acis = conn.search_s(layout.container_dn(s), ldap.SCOPE_BASE, attrlist=["aci"])[0][1]["aci"]
+    names = {a.decode().split('acl "', 1)[1].split('"', 1)[0] for a in acis}
+    assert {f"permission:{n}" for n in obj.managed_permissions} <= names
+    assert {access.ACI_NAMED_HOSTS, access.ACI_ALL_HOSTS} <= names  # the update file's ACIs stay
+    read = ipa_api.Command.permission_show("System: Read Session Recording Rules")["result"]
+    assert {a.lower() for a in layout.RULE_ATTRIBUTES} <= set(read["attrs"])
