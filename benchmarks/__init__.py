@@ -1,0 +1,1 @@
+"""Recorder benchmarks against tlog-rec and script(1); run with `python -m benchmarks`."""

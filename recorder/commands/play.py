@@ -1,0 +1,82 @@
+"""`sessrec play`: replay a recording from a file, stdin or the journal, validated like tlog-play."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from recorder.cli import UsageError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "play",
+        help="play a recording",
+        description="Play a tlog-format recording. Keys: space/p pause, . step, { } speed, "
+        "backspace 1x, [time]G go to time (G alone: end), q quit.",
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("-i", "--input", metavar="FILE", help='recording file, "-" for stdin')
+    src.add_argument("--journal", action="store_true", help="read the journal (journalctl)")
+    p.add_argument("--rec", metavar="ID", help="recording id (default: the journal's newest)")
+    p.add_argument("--journal-dir", metavar="DIR", help="journal directory (journalctl -D)")
+    p.add_argument("-s", "--speed", type=float, default=1.0, metavar="X")
+    p.add_argument("-g", "--goto", default="start", metavar="start|end|HH:MM:SS[.mmm]")
+    p.add_argument("-p", "--paused", action="store_true")
+    p.add_argument("-f", "--follow", action="store_true", help="wait for more data at the end")
+    p.add_argument("--lax", action="store_true", help="allow gaps in message ids")
+    p.add_argument(
+        "--verify", action="store_true", help="journal: check trusted fields (one process, right user)"
+    )
+    p.set_defaults(func=run)
+
+
+def open_lines(args: argparse.Namespace, stop=lambda: False):
+    """(where, line) pairs from the selected source."""
+    from recorder import sources
+
+    if args.input is not None:
+        if args.verify:
+            raise UsageError("--verify needs --journal (files carry no trusted fields)")
+        return sources.numbered(sources.file_lines(args.input, args.follow, stop), args.input)
+    directory = args.journal_dir or sources.environ_directory()
+    rec = args.rec or sources.latest_recording(directory)
+    return sources.journal_lines(rec, args.follow, directory, args.verify)
+
+
+def run(args: argparse.Namespace) -> int:
+    from recorder import player, sources
+    from recorder.tlogformat import Reader
+
+    if not 0 < args.speed < float("inf"):
+        raise UsageError("--speed must be a positive number")
+    try:
+        goto = player.parse_goto(args.goto)
+    except ValueError:
+        raise UsageError(f"invalid --goto {args.goto!r}: use start, end or HH:MM:SS[.mmm]") from None
+    if args.rec and args.input is not None:
+        args.rec_filter = args.rec
+    keys_fd, saved = None, None
+    if os.isatty(0) and args.input != "-":
+        import termios
+        import tty
+
+        keys_fd, saved = 0, termios.tcgetattr(0)
+        tty.setcbreak(0, termios.TCSANOW)
+    play = player.Player(out_fd=1, keys_fd=keys_fd, speed=args.speed, paused=args.paused)
+    try:
+        lines = open_lines(args, stop=lambda: play.quit)
+        reader = Reader(lax=args.lax, rec=args.rec if args.input is not None else None)
+        play.run(player.packets(lines, reader), goto=goto)
+    except (player.PlaybackError, sources.SourceError) as exc:
+        print(f"sessrec play: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        return 1
+    finally:
+        if saved is not None:
+            import termios
+
+            termios.tcsetattr(0, termios.TCSADRAIN, saved)
+    return 0

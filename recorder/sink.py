@@ -1,0 +1,110 @@
+"""Encoder + rate limiter + framer + writer: what the I/O loop feeds with timestamped terminal data."""
+
+from __future__ import annotations
+
+import time
+
+from .tlogformat import Encoder, Framer, Meta
+from .writers import Writer
+
+LIMIT_ACTIONS = ("pass", "delay", "drop")
+
+
+class RateLimiter:
+    """A leaky bucket over message bytes (tlog's rl_json_writer): `rate` bytes/s, `burst` on top."""
+
+    def __init__(
+        self, rate: float, burst: float, action: str, clock=time.monotonic, sleep=time.sleep
+    ) -> None:
+        self.rate, self.burst, self.action = rate, burst, action
+        self.clock, self.sleep = clock, sleep
+        self.level = 0.0
+        self.last = clock()
+
+    def admit(self, size: int) -> bool:
+        """True if a message of `size` bytes may be written (after sleeping, for "delay")."""
+        if self.action == "pass":
+            return True
+        now = self.clock()
+        self.level = max(0.0, self.level - (now - self.last) * self.rate)
+        self.last = now
+        excess = self.level + size - (self.rate + self.burst)
+        if excess > 0:
+            if self.action == "drop":
+                return False
+            if self.rate > 0:
+                self.sleep(excess / self.rate)
+                self.level = max(0.0, self.level - excess)
+                self.last = self.clock()
+        self.level += size
+        return True
+
+
+class Sink:
+    """Records I/O; writes complete messages at once and the rest after `latency` seconds."""
+
+    def __init__(
+        self,
+        writer: Writer,
+        meta: Meta,
+        payload: int = 2048,
+        latency: float = 10.0,
+        limiter: RateLimiter | None = None,
+    ) -> None:
+        self.writer = writer
+        self.encoder = Encoder(payload)
+        self.framer = Framer(meta)
+        self.latency = latency
+        self.limiter = limiter
+        self.dropped = 0
+
+    def _started(self, t: float) -> None:
+        if self.encoder.t0 is None:
+            self.framer.start_real_ms = int(time.time() * 1000 - (time.monotonic() - t) * 1000)
+
+    def output(self, t: float, data: bytes) -> None:
+        self._started(t)
+        self.encoder.output(t, data)
+        if self.encoder.bodies:
+            self._write()
+
+    def input(self, t: float, data: bytes) -> None:
+        self._started(t)
+        self.encoder.input(t, data)
+        if self.encoder.bodies:
+            self._write()
+
+    def window(self, t: float, width: int, height: int) -> None:
+        self._started(t)
+        self.encoder.window(t, width, height)
+        if self.encoder.bodies:
+            self._write()
+
+    def timeout(self, now: float) -> float | None:
+        """Seconds until buffered data is due, or None if nothing is buffered."""
+        first = self.encoder.first_time
+        return None if first is None else max(0.0, first + self.latency - now)
+
+    def tick(self, now: float) -> None:
+        first = self.encoder.first_time
+        if first is not None and now - first >= self.latency:
+            self.flush()
+
+    def flush(self) -> None:
+        self.encoder.flush()
+        self._write()
+
+    def close(self) -> None:
+        self.encoder.finish()
+        self._write()
+        self.writer.close()
+
+    def _write(self) -> None:
+        frames = []
+        for body in self.encoder.take():
+            if self.limiter and not self.limiter.admit(len(body.payload) + 200):
+                self.dropped += 1
+                continue
+            frames.append(self.framer.frame(body))
+        if frames:
+            self.writer.write(frames)

@@ -1,0 +1,607 @@
+"""tlog log format 2.3: encode terminal I/O into JSON messages, and decode and validate them back.
+
+Byte-compatible with tlog 12.1+ (`tlog-play`, Cockpit); see docs in the `Encoder` and `Reader` classes.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import re
+from dataclasses import dataclass, field
+
+VERSION = "2.3"
+MIN_PAYLOAD = 32
+DELAY_MAX_MS = 2147483647 * 1000 + 999
+WINDOW_MAX = 65535
+
+_json_str = json.JSONEncoder(ensure_ascii=False).encode
+_utf8_decode = codecs.utf_8_decode
+_BIN_RUN = re.compile("[\udc80-\udcff]+")
+_FFFD = "\ufffd".encode()
+
+
+def escape(text: str) -> str:
+    """tlog's JSON string escaping: json's short escapes, `\\u00xx` (lowercase) below 0x20 and for 0x7f."""
+    esc = _json_str(text)[1:-1]
+    return esc.replace("\x7f", "\\u007f") if "\x7f" in esc else esc
+
+
+def quote(text: str) -> str:
+    return f'"{escape(text)}"'
+
+
+@dataclass(frozen=True)
+class Meta:
+    """The per-recording header fields."""
+
+    host: str
+    rec: str
+    user: str
+    term: str
+    session: int
+
+
+@dataclass(frozen=True)
+class Body:
+    """A finished message without its header: `pos` (ms from the recording start) and the payload fields."""
+
+    pos: int
+    payload: bytes
+
+
+class Framer:
+    """Adds the header (`ver` … `time`) to message bodies and numbers them: ids are given at write time,
+    so a message dropped by the rate limiter never leaves an id gap."""
+
+    def __init__(self, meta: Meta, start_real_ms: int = 0) -> None:
+        self.start_real_ms = start_real_ms
+        self.next_id = 1
+        self._prefix = (
+            f'{{"ver":"{VERSION}","host":{quote(meta.host)},"rec":{quote(meta.rec)},'
+            f'"user":{quote(meta.user)},"term":{quote(meta.term)},"session":{meta.session},'
+        ).encode()
+
+    def frame(self, body: Body) -> tuple[int, bytes]:
+        msg_id = self.next_id
+        self.next_id += 1
+        real = self.start_real_ms + body.pos
+        head = f'"id":{msg_id},"pos":{body.pos},"time":{real // 1000}.{real % 1000:03d},'.encode()
+        return msg_id, b"".join((self._prefix, head, body.payload))
+
+
+_DIGITS = tuple(str(i).encode() for i in range(256))
+
+
+def _bin_digits(data: bytes) -> bytes:
+    return b",".join(map(_DIGITS.__getitem__, data))
+
+
+class _Stream:
+    """One direction (input or output) of a message: escaped text and byte-array pieces."""
+
+    __slots__ = ("txt", "bin", "bin_empty")
+
+    def __init__(self) -> None:
+        self.txt: list[bytes] = []
+        self.bin: list[bytes] = []
+        self.bin_empty = True
+
+
+class Encoder:
+    """Turns timestamped I/O into message bodies of at most `payload` encoded bytes.
+
+    Unlike tlog, records are written in arrival order (input/output interleaving within one millisecond
+    survives), and delays come from quantised absolute times, so they never drift. Incomplete UTF-8 at
+    the end of a chunk waits for the next chunk of the same direction; `finish()` cuts it to binary.
+    """
+
+    def __init__(self, payload: int = 2048) -> None:
+        if payload < MIN_PAYLOAD:
+            raise ValueError(f"payload must be at least {MIN_PAYLOAD} bytes")
+        self.payload = payload
+        self.bodies: list[Body] = []
+        self.t0: float | None = None  # monotonic time of the recording's first packet
+        self.first_time: float | None = None  # monotonic time of the current message's first packet
+        self._window: tuple[int, int] | None = None
+        self._tails = {False: b"", True: b""}
+        self._last_ms = 0
+        self._mixed_cost = 20
+        self._reset()
+
+    def _reset(self) -> None:
+        self._pos: int | None = None
+        self._timing: list[str] = []
+        self._open = ("", 0, 0)  # the last record, still mergeable: (kind, count, bytes)
+        self._open_len = 0
+        self._size = 0
+        self._fresh = False
+        self._streams = {False: _Stream(), True: _Stream()}
+        self.first_time = None
+
+    # -- public API -------------------------------------------------------------------------------
+
+    def output(self, t: float, data: bytes) -> None:
+        self._io(t, True, data)
+
+    def input(self, t: float, data: bytes) -> None:
+        self._io(t, False, data)
+
+    def window(self, t: float, width: int, height: int) -> None:
+        size = (min(width, WINDOW_MAX), min(height, WINDOW_MAX))
+        if size == self._window:
+            return
+        self._window = size
+        ms = self._ms(t)
+        rec = f"={size[0]}x{size[1]}"
+        if self._pos is not None and self._size + len(self._delay(ms)) + len(rec) > self.payload:
+            self.flush()
+        if self._pos is None:
+            self._start(t, ms, repeat_window=False)
+        else:
+            self._add_delay(ms)
+        self._close_open()
+        self._timing.append(rec)
+        self._size += len(rec)
+
+    def flush(self) -> None:
+        """End the current message (if it has anything) and queue its body."""
+        if self._pos is None:
+            return
+        self._close_open()
+        i, o = self._streams[False], self._streams[True]
+        payload = b"".join(
+            (
+                b'"timing":"',
+                "".join(self._timing).encode(),
+                b'","in_txt":"',
+                *i.txt,
+                b'","in_bin":[',
+                b",".join(i.bin),
+                b'],"out_txt":"',
+                *o.txt,
+                b'","out_bin":[',
+                b",".join(o.bin),
+                b"]}\n",
+            )
+        )
+        self.bodies.append(Body(self._pos, payload))
+        self._reset()
+
+    def finish(self) -> None:
+        """Cut pending incomplete UTF-8 to binary and end the message."""
+        for output, tail in self._tails.items():
+            if tail:
+                self._tails[output] = b""
+                self._add_bin(self._last_time, self._last_ms, output, tail)
+        self.flush()
+
+    def take(self) -> list[Body]:
+        bodies, self.bodies = self.bodies, []
+        return bodies
+
+    # -- timing -----------------------------------------------------------------------------------
+
+    def _ms(self, t: float) -> int:
+        if self.t0 is None:
+            self.t0 = t
+        ms = int((t - self.t0) * 1000)
+        self._last_time = t
+        if ms < self._last_ms:  # clocks never go back in the log
+            ms = self._last_ms
+        return ms
+
+    def _delay(self, ms: int) -> str:
+        return f"+{ms - self._last_ms}" if ms > self._last_ms else ""
+
+    def _start(self, t: float, ms: int, repeat_window: bool = True) -> None:
+        self._pos = ms
+        self._last_ms = ms
+        self.first_time = t
+        if repeat_window and self._window is not None:
+            rec = f"={self._window[0]}x{self._window[1]}"
+            self._timing.append(rec)
+            self._size += len(rec)
+
+    def _add_delay(self, ms: int) -> None:
+        if ms > self._last_ms:
+            self._close_open()
+            rec = f"+{ms - self._last_ms}"
+            self._timing.append(rec)
+            self._size += len(rec)
+            self._last_ms = ms
+
+    def _close_open(self) -> None:
+        kind, count, nbytes = self._open
+        if kind:
+            self._timing.append(f"{kind}{count}/{nbytes}" if kind in "[]" else f"{kind}{count}")
+            self._open = ("", 0, 0)
+            self._open_len = 0
+
+    def _grow(self, kind: str, count: int, nbytes: int, merge: bool) -> tuple[tuple[str, int, int], int]:
+        """The open record after adding (count, nbytes) of `kind`, and how much longer the timing gets."""
+        okind, ocount, obytes = self._open
+        base = 0
+        if merge and okind == kind:
+            count, nbytes = count + ocount, nbytes + obytes
+            base = self._open_len
+        length = len(kind) + len(str(count)) + (len(str(nbytes)) + 1 if kind in "[]" else 0)
+        return (kind, count, nbytes), length - base
+
+    def _commit(self, ms: int, new: tuple[str, int, int], growth: int, nbytes: int) -> None:
+        if ms > self._last_ms:
+            self._add_delay(ms)
+        if new[0] != self._open[0]:
+            self._close_open()
+        self._open = new
+        self._open_len += growth
+        self._size += growth + nbytes
+        self._fresh = False
+
+    def _begin(self, t: float, ms: int) -> tuple[int, bool]:
+        """Start a message if needed; return the room left after the delay record, and whether the next
+        record may merge into the open one."""
+        if self._pos is None:
+            self._start(t, ms)
+            self._fresh = True
+        delay = self._delay(ms)
+        return self.payload - self._size - len(delay), not delay
+
+    # -- I/O --------------------------------------------------------------------------------------
+
+    def _io(self, t: float, output: bool, data: bytes) -> None:
+        ms = self._ms(t)
+        tail = self._tails[output]
+        if tail:
+            data = tail + data
+        try:
+            text, used = _utf8_decode(data, "strict", False)
+        except UnicodeDecodeError:
+            text, used = _utf8_decode(data, "surrogateescape", False)
+        else:
+            self._tails[output] = data[used:] if used < len(data) else b""
+            if text:
+                self._add_text(t, ms, output, text)
+            return
+        self._tails[output] = data[used:] if used < len(data) else b""
+        runs = _BIN_RUN.findall(text)
+        if len(text) >= 512 and len(runs) * 32 > len(text):
+            self._add_mixed(t, ms, output, text.encode("utf-8", "surrogateescape"))
+            return
+        pos = 0
+        for match in _BIN_RUN.finditer(text):
+            if match.start() > pos:
+                self._add_text(t, ms, output, text[pos : match.start()])
+            self._add_bin(t, ms, output, match.group().encode("utf-8", "surrogateescape"))
+            pos = match.end()
+        if pos < len(text):
+            self._add_text(t, ms, output, text[pos:])
+
+    def _add_text(self, t: float, ms: int, output: bool, text: str) -> None:
+        """Escape the whole chunk once, then cut the escaped bytes into messages."""
+        kind = ">" if output else "<"
+        enc = escape(text).encode()
+        ascii_only = text.isascii()
+        at, end = 0, len(enc)
+        while at < end:
+            room, merge = self._begin(t, ms)
+            left = end - at
+            _, growth = self._grow(kind, left, 0, merge)  # an upper bound: count <= bytes
+            if left + growth <= room:
+                cut = end
+            else:
+                cut = _cut(enc, at, at + room - growth)
+                if cut == at:
+                    if not self._fresh:
+                        self.flush()
+                        continue
+                    cut = at + _char_len(enc, at)
+            seg = enc[at:cut] if at or cut < end else enc
+            count = len(text) if seg is enc else _code_points(seg, ascii_only)
+            new, growth = self._grow(kind, count, 0, merge)
+            self._commit(ms, new, growth, len(seg))
+            self._streams[output].txt.append(seg)
+            at = cut
+            if at < end:
+                self.flush()
+
+    def _add_mixed(self, t: float, ms: int, output: bool, raw: bytes) -> None:
+        """Binary-heavy data as whole `]T/B` runs: out_txt gets the text with U+FFFD (what Cockpit shows),
+        out_bin every byte. tlog's reader skips any T characters, so players stay byte-exact, and this
+        avoids one record per invalid byte."""
+        kind = "]" if output else "["
+        while raw:
+            room, merge = self._begin(t, ms)
+            stream = self._streams[output]
+            sep = 0 if stream.bin_empty else 1
+            n = max(1, min(len(raw), (room - sep) * 10 // self._mixed_cost))
+            while True:
+                part = raw[:n] if n < len(raw) else raw
+                txt = part.decode("utf-8", "replace")
+                enc, digits, count = escape(txt).encode(), _bin_digits(part), len(txt)
+                new, growth = self._grow(kind, count, n, merge)
+                cost = len(enc) + len(digits) + sep + growth
+                self._mixed_cost = max(20, cost * 10 // n)  # tenths of a byte per input byte
+                if cost <= room or n == 1:
+                    break
+                n = max(1, min(n - 1, n * (room - sep - growth) // cost))
+            if cost > room and not self._fresh:
+                self.flush()
+                continue
+            self._commit(ms, new, growth, len(enc) + len(digits) + sep)
+            stream.txt.append(enc)
+            stream.bin.append(digits)
+            stream.bin_empty = False
+            raw = raw[n:]
+            if raw:
+                self.flush()
+
+    def _add_bin(self, t: float, ms: int, output: bool, raw: bytes) -> None:
+        kind = "]" if output else "["
+        while raw:
+            room, merge = self._begin(t, ms)
+            stream = self._streams[output]
+            sep = 0 if stream.bin_empty else 1
+            count = 1 if len(raw) == 1 else len(raw.decode("utf-8", "replace"))
+            digits = _bin_digits(raw)
+            new, growth = self._grow(kind, count, len(raw), merge)
+            if 3 * count + len(digits) + sep + growth <= room:
+                self._commit_bin(ms, stream, new, growth, count, digits)
+                return
+            # Each byte costs at most 7: U+FFFD (3) plus up to three digits and a comma.
+            n = min(len(raw) - 1, (room - sep - growth) // 7)
+            if n <= 0:
+                if not self._fresh:
+                    self.flush()
+                    continue
+                n = 1
+            part = raw[:n]
+            count = 1 if n == 1 else len(part.decode("utf-8", "replace"))
+            new, growth = self._grow(kind, count, n, merge)
+            self._commit_bin(ms, stream, new, growth, count, _bin_digits(part))
+            self.flush()
+            raw = raw[n:]
+
+    def _commit_bin(
+        self, ms: int, stream: _Stream, new: tuple[str, int, int], growth: int, count: int, digits: bytes
+    ) -> None:
+        sep = 0 if stream.bin_empty else 1
+        self._commit(ms, new, growth, 3 * count + len(digits) + sep)
+        stream.txt.append(_FFFD * count)
+        stream.bin.append(digits)
+        stream.bin_empty = False
+
+
+def _cut(enc: bytes, at: int, limit: int) -> int:
+    """The last offset <= limit in escaped UTF-8 that splits neither a character nor an escape."""
+    pos = max(at, min(limit, len(enc)))
+    while pos > at and pos < len(enc) and 0x80 <= enc[pos] < 0xC0:
+        pos -= 1
+    j = enc.rfind(b"\\", max(at, pos - 6), pos)
+    if j >= 0:
+        k = j
+        while k > at and enc[k - 1] == 0x5C:
+            k -= 1
+        if (j - k) % 2 == 0 and j + (6 if enc[j + 1] == 0x75 else 2) > pos:  # odd run: j starts an escape
+            pos = j
+    return pos
+
+
+def _char_len(enc: bytes, at: int) -> int:
+    first = enc[at]
+    if first == 0x5C:
+        return 6 if enc[at + 1] == 0x75 else 2
+    return 1 if first < 0x80 else 2 if first < 0xE0 else 3 if first < 0xF0 else 4
+
+
+def _code_points(seg: bytes, ascii_only: bool) -> int:
+    """Characters in a piece of escaped UTF-8, counting each escape as one."""
+    if b"\\\\" in seg:  # an escaped backslash makes the counts below ambiguous
+        return len(json.loads(b'"' + seg + b'"'))
+    backslashes = seg.count(b"\\")
+    chars = len(seg) if ascii_only else len(seg.decode())
+    return chars - backslashes - 4 * seg.count(b"\\u")
+
+
+# -- decoding -----------------------------------------------------------------------------------------
+
+OUTPUT, INPUT, WINDOW = "o", "i", "w"
+
+
+class FormatError(ValueError):
+    """A recording that tlog's reader would reject; the text is one line."""
+
+
+@dataclass
+class Packet:
+    """One replayable event: `ms` from the recording start; bytes for I/O, (width, height) for windows."""
+
+    ms: int
+    kind: str
+    data: bytes = b""
+    size: tuple[int, int] = (0, 0)
+
+
+@dataclass
+class Message:
+    ver: str
+    host: str
+    rec: str | None
+    user: str
+    term: str
+    session: int
+    id: int
+    pos: int
+    time: float | None
+    timing: str
+    in_txt: str
+    in_bin: list[int]
+    out_txt: str
+    out_bin: list[int]
+    extra: dict = field(default_factory=dict)
+
+
+_TIMING = re.compile(r"[ \t\n\r\f\v]*(?:([][])(\d+)/(\d+)|([<>+])(\d+)|=(\d+)x(\d+))")
+_VER = re.compile(r"(\d+)(?:\.(\d+))?")
+
+
+def _field(obj: dict, name: str, types: tuple[type, ...], required: bool = True):
+    if name not in obj:
+        if required:
+            raise FormatError(f'message has no "{name}" field')
+        return None
+    value = obj[name]
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+        raise FormatError(f'message field "{name}" has invalid type')
+    return value
+
+
+def _bin_field(obj: dict, name: str) -> list[int]:
+    value = _field(obj, name, (list,))
+    for item in value:
+        if type(item) is not int or not 0 <= item <= 255:
+            raise FormatError(f'message has invalid "{name}" field value')
+    return value
+
+
+def parse_message(line: str | bytes) -> Message:
+    """Parse and type-check one JSON line (tlog's json_msg rules)."""
+    try:
+        obj = json.loads(line)
+    except (ValueError, RecursionError) as exc:
+        raise FormatError(f"invalid JSON: {str(exc).splitlines()[0][:80]}") from None
+    if not isinstance(obj, dict):
+        raise FormatError("message is not a JSON object")
+    ver = _field(obj, "ver", (str, int))
+    match = _VER.fullmatch(str(ver))
+    if not match or int(match.group(1)) > 2:
+        raise FormatError(f'unsupported "ver" field value {str(ver)[:20]!r}')
+    session = _field(obj, "session", (int,))
+    if not 1 <= session <= 0xFFFFFFFF:
+        raise FormatError('message has invalid "session" field value')
+    msg_id = _field(obj, "id", (int,))
+    pos = _field(obj, "pos", (int,))
+    if msg_id < 0:
+        raise FormatError('message has invalid "id" field value')
+    if not 0 <= pos <= DELAY_MAX_MS:
+        raise FormatError('message has invalid "pos" field value')
+    time = _field(obj, "time", (float,), required=False)
+    if time is not None and not 0 <= time < 1e300:
+        raise FormatError('message has invalid "time" field value')
+    return Message(
+        ver=str(ver),
+        host=_field(obj, "host", (str,)),
+        rec=_field(obj, "rec", (str,), required=False),
+        user=_field(obj, "user", (str,)),
+        term=_field(obj, "term", (str,)),
+        session=session,
+        id=msg_id,
+        pos=pos,
+        time=time,
+        timing=_field(obj, "timing", (str,)),
+        in_txt=_field(obj, "in_txt", (str,), required=False) or "",
+        in_bin=_bin_field(obj, "in_bin"),
+        out_txt=_field(obj, "out_txt", (str,), required=False) or "",
+        out_bin=_bin_field(obj, "out_bin"),
+    )
+
+
+def _take_text(txt: str, at: int, count: int) -> tuple[bytes, int]:
+    end = at + count
+    if end > len(txt):
+        raise FormatError('message has invalid "in_txt" or "out_txt" field value')
+    try:
+        return txt[at:end].encode(), end
+    except UnicodeEncodeError:  # lone surrogates from \ud800-style escapes
+        raise FormatError('message has invalid "in_txt" or "out_txt" field value') from None
+
+
+def message_packets(msg: Message) -> list[Packet]:
+    """The packets a message's timing string describes, with times in ms from the recording start."""
+    timing, ms = msg.timing, msg.pos
+    packets: list[Packet] = []
+    txt_at = {INPUT: 0, OUTPUT: 0}
+    bin_at = {INPUT: 0, OUTPUT: 0}
+    end = len(timing.rstrip(" \t\n\r\f\v"))
+    at = 0
+    while at < end:
+        match = _TIMING.match(timing, at)
+        if not match:
+            raise FormatError('message has invalid "timing" field value')
+        at = match.end()
+        binkind, bcount, bbytes, kind, num, width, height = match.groups()
+        if kind == "+":
+            delay = int(num)
+            if delay > DELAY_MAX_MS:
+                raise FormatError('message has invalid "timing" field value')
+            ms += delay
+        elif kind:
+            direction = OUTPUT if kind == ">" else INPUT
+            txt = msg.out_txt if kind == ">" else msg.in_txt
+            data, txt_at[direction] = _take_text(txt, txt_at[direction], int(num))
+            if data:
+                packets.append(Packet(ms, direction, data))
+        elif binkind:
+            direction = OUTPUT if binkind == "]" else INPUT
+            txt = msg.out_txt if binkind == "]" else msg.in_txt
+            _, txt_at[direction] = _take_text(txt, txt_at[direction], int(bcount))
+            arr = msg.out_bin if binkind == "]" else msg.in_bin
+            start, count = bin_at[direction], int(bbytes)
+            if start + count > len(arr):
+                raise FormatError('message has invalid "in_bin" or "out_bin" field value')
+            bin_at[direction] = start + count
+            if count:
+                packets.append(Packet(ms, direction, bytes(arr[start : start + count])))
+        else:
+            w, h = int(width), int(height)
+            if w > WINDOW_MAX or h > WINDOW_MAX:
+                raise FormatError('message has invalid "timing" field value')
+            packets.append(Packet(ms, WINDOW, size=(w, h)))
+    return packets
+
+
+class Reader:
+    """Validates a stream of messages the way tlog's json_source does and yields their packets.
+
+    `rec`, if given, skips messages of other recordings (like `tlog-play -m`).
+    """
+
+    def __init__(self, lax: bool = False, rec: str | None = None) -> None:
+        self.lax = lax
+        self.rec = rec
+        self.last_id: int | None = None
+        self.last_ms = 0
+        self.window: tuple[int, int] | None = None
+        self.first: Message | None = None
+        self.last: Message | None = None
+
+    def feed(self, line: str | bytes) -> list[Packet]:
+        if isinstance(line, bytes | bytearray):
+            line = bytes(line).decode("utf-8", "surrogateescape")
+        stripped = line.strip(" \t\r\n")
+        if not stripped:
+            return []
+        if not stripped.startswith("{") or not stripped.endswith("}"):
+            raise FormatError("incomplete message object line encountered")
+        msg = parse_message(stripped)
+        if self.rec is not None and msg.rec != self.rec:
+            return []
+        if self.last_id is not None:
+            bad = msg.id <= self.last_id if self.lax else msg.id != self.last_id + 1
+            if bad:
+                raise FormatError(f"message ID is out of order (id {msg.id} after {self.last_id})")
+        self.last_id = msg.id
+        packets = []
+        for pkt in message_packets(msg):
+            if pkt.ms < self.last_ms:
+                raise FormatError("packet timestamp is out of order")
+            self.last_ms = pkt.ms
+            if pkt.kind == WINDOW:
+                if pkt.size == self.window:
+                    continue
+                self.window = pkt.size
+            packets.append(pkt)
+        if self.first is None:
+            self.first = msg
+        self.last = msg
+        return packets

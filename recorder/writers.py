@@ -1,0 +1,136 @@
+"""Where messages go: a file, journald (native protocol) or syslog, all behind `Writer.write(frames)`."""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import struct
+from typing import Protocol
+
+from .tlogformat import Meta
+
+JOURNAL_SOCKET = "/run/systemd/journal/socket"
+SYSLOG_IDENTIFIER = "sessrec"
+PRIORITIES = {"emerg": 0, "alert": 1, "crit": 2, "err": 3, "warning": 4, "notice": 5, "info": 6, "debug": 7}
+
+
+class WriterError(Exception):
+    """A message could not be stored: fatal for the recorded session (fail closed)."""
+
+
+class Writer(Protocol):
+    def write(self, frames: list[tuple[int, bytes]]) -> None:
+        """Store framed messages (id, JSON line with its newline), in order."""
+
+    def close(self) -> None: ...
+
+
+class FileWriter:
+    """Appends to a file created with mode 0600, like tlog's file writer."""
+
+    def __init__(self, path: str) -> None:
+        try:
+            self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise WriterError(f"cannot open log file {path}: {exc.strerror}") from None
+        self.path = path
+
+    def write(self, frames: list[tuple[int, bytes]]) -> None:
+        data = memoryview(b"".join(frame for _, frame in frames))
+        while data:
+            try:
+                data = data[os.write(self.fd, data) :]
+            except InterruptedError:
+                continue
+            except OSError as exc:
+                raise WriterError(f"writing {self.path} failed: {exc.strerror}") from None
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def journal_field(name: str, value: bytes) -> bytes:
+    """One field in journald's native protocol; values with a newline use the length-prefixed form."""
+    key = name.encode()
+    if b"\n" in value:
+        return key + b"\n" + struct.pack("<Q", len(value)) + value + b"\n"
+    return key + b"=" + value + b"\n"
+
+
+class JournalWriter:
+    """Sends each message as one journal entry over the native protocol, with tlog's TLOG_* fields;
+    too-large datagrams go through a sealed memfd passed with SCM_RIGHTS, as journald requires."""
+
+    def __init__(self, meta: Meta, priority: int = 6, path: str = JOURNAL_SOCKET) -> None:
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8 << 20)
+            self.sock.connect(path)
+        except OSError as exc:
+            self.sock.close()
+            raise WriterError(f"cannot connect to journald at {path}: {exc.strerror}") from None
+        self.common = b"".join(
+            (
+                journal_field("PRIORITY", str(priority).encode()),
+                journal_field("SYSLOG_IDENTIFIER", SYSLOG_IDENTIFIER.encode()),
+                journal_field("TLOG_REC", meta.rec.encode()),
+                journal_field("TLOG_USER", meta.user.encode()),
+                journal_field("TLOG_SESSION", str(meta.session).encode()),
+            )
+        )
+
+    def write(self, frames: list[tuple[int, bytes]]) -> None:
+        for msg_id, frame in frames:
+            self.send(
+                self.common + journal_field("TLOG_ID", str(msg_id).encode()) + journal_field("MESSAGE", frame)
+            )
+
+    def send(self, datagram: bytes) -> None:
+        try:
+            self.sock.send(datagram)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EMSGSIZE, errno.ENOBUFS):
+                raise WriterError(f"sending to journald failed: {exc.strerror}") from None
+        self._send_memfd(datagram)
+
+    def _send_memfd(self, datagram: bytes) -> None:
+        import array
+        import fcntl
+
+        fd = os.memfd_create("journal-message", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+        try:
+            os.write(fd, datagram)
+            seals = fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE | fcntl.F_SEAL_SEAL
+            fcntl.fcntl(fd, fcntl.F_ADD_SEALS, seals)
+            self.sock.sendmsg([], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd]))])
+        except OSError as exc:
+            raise WriterError(f"sending to journald failed: {exc.strerror}") from None
+        finally:
+            os.close(fd)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class SyslogWriter:
+    """syslog(3) with ident "tlog", like tlog's syslog writer."""
+
+    def __init__(self, facility: str = "authpriv", priority: int = 6) -> None:
+        import syslog
+
+        code = getattr(syslog, f"LOG_{facility.upper()}", None)
+        if code is None:
+            raise WriterError(f"unknown syslog facility {facility!r}")
+        self.syslog = syslog
+        self.priority = priority
+        syslog.openlog("tlog", syslog.LOG_NDELAY, code)
+
+    def write(self, frames: list[tuple[int, bytes]]) -> None:
+        for _, frame in frames:
+            self.syslog.syslog(self.priority, frame.rstrip(b"\n").decode())
+
+    def close(self) -> None:
+        self.syslog.closelog()

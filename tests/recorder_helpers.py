@@ -1,0 +1,63 @@
+"""Shared helpers for the recorder tests: encoding in memory, running tlog-play/tlog-rec and sessrec."""
+
+from __future__ import annotations
+
+import os
+import pty
+import subprocess
+import sys
+from pathlib import Path
+
+from recorder.tlogformat import Encoder, Framer, Meta
+
+ROOT = Path(__file__).resolve().parent.parent
+TLOG_CLEANUP = b"\x1b[0m\x1b[?25h\n\x00"
+META = Meta("host.example", "rec-1", "user", "xterm", 1)
+
+
+def encode(events: list[tuple[str, object]], payload: int = 2048, step: float = 0.0013) -> bytes:
+    """Events ('o'|'i', bytes) or ('w', (w, h)) a fixed step apart, as a complete log."""
+    enc, framer = Encoder(payload), Framer(META, 1_700_000_000_000)
+    lines: list[bytes] = []
+    for n, (kind, data) in enumerate(events):
+        t = n * step
+        if kind == "o":
+            enc.output(t, data)
+        elif kind == "i":
+            enc.input(t, data)
+        else:
+            enc.window(t, *data)
+        lines += [framer.frame(b)[1] for b in enc.take()]
+    enc.finish()
+    lines += [framer.frame(b)[1] for b in enc.take()]
+    return b"".join(lines)
+
+
+def tlog_play(path: Path, *extra: str) -> bytes:
+    """tlog-play's output for a log file; stdin is a PTY (tlog-play spins on anything else)."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        ["tlog-play", "-r", "file", "-i", str(path), "-g", "end", *extra],
+        stdin=slave,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+        os.close(slave)
+    assert proc.returncode == 0, err
+    assert out.endswith(TLOG_CLEANUP)
+    return out[: -len(TLOG_CLEANUP)]
+
+
+def sessrec(*args: str, stdin=subprocess.DEVNULL, input: bytes | None = None, timeout: float = 30):
+    """Run `python -m recorder.cli ARGS` and return the CompletedProcess."""
+    kwargs = {"input": input} if input is not None else {"stdin": stdin}
+    return subprocess.run(
+        [sys.executable, "-m", "recorder", *args], capture_output=True, timeout=timeout, cwd=ROOT, **kwargs
+    )
