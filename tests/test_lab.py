@@ -127,7 +127,7 @@ def test_auditd_logs_execve_with_our_key(lab: Lab) -> None:
     try:
         child = subprocess.run(["/usr/bin/true"], check=True)
         assert child.returncode == 0
-        events = _wait_for(lambda: lab.audit.events(key))
+        events = _wait_for(lambda: [e for e in lab.audit.events(key) if 'exe="/usr/bin/true"' in e])
     finally:
         lab.audit.remove_rules(key)
     assert any('exe="/usr/bin/true"' in line for line in events), events

@@ -59,9 +59,11 @@ class Audit:
         self.keys.discard(key)
 
     def events(self, key: str) -> list[str]:
-        """Raw log lines of the events that carry `key` (whole events, every record of each)."""
+        """Raw log lines of the syscall events that carry `key` (whole events, every record of each)."""
         text = LOG.read_text(errors="replace") if LOG.exists() else ""
-        serials = set(re.findall(r'msg=audit\(([\d.:]+)\):[^\n]*key="' + re.escape(key) + '"', text))
+        # Syscall events only: the CONFIG_CHANGE record of adding the rule carries the key too.
+        pattern = r'type=SYSCALL msg=audit\(([\d.:]+)\):[^\n]*key="' + re.escape(key) + '"'
+        serials = set(re.findall(pattern, text))
         return [line for line in text.splitlines() if any(f"msg=audit({s})" in line for s in serials)]
 
     def stop(self) -> None:
