@@ -57,6 +57,32 @@ def packets(lines: Iterable[tuple[str, bytes]], reader: Reader) -> Iterator[Pack
             raise PlaybackError(f"{where}: {exc}") from None
 
 
+class OneRecording:
+    """Validated packets of one recording: `reader.rec` if set, else the first message's recording, so a
+    file holding several interleaved recordings (tlog issue #331) plays its first one instead of failing
+    on "message ID is out of order". `skipped` counts the messages of other recordings."""
+
+    def __init__(self, lines: Iterable[tuple[str, bytes]], reader: Reader) -> None:
+        self.lines = lines
+        self.reader = reader
+        self.skipped = 0
+
+    def __iter__(self) -> Iterator[Packet]:
+        reader = self.reader
+        for where, line in self.lines:
+            before = reader.last
+            try:
+                pkts = reader.feed(line)
+            except FormatError as exc:
+                raise PlaybackError(f"{where}: {exc}") from None
+            if reader.last is before:
+                self.skipped += bool(line.strip())
+                continue
+            if reader.rec is None and reader.first is not None:
+                reader.rec = reader.first.rec
+            yield from pkts
+
+
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -92,13 +118,19 @@ class Player:
             _write_all(self.out_fd, pkt.data)
             self.pos = max(self.pos, pkt.ms)
 
+    def idle(self) -> bool:
+        """Handle keys typed while no data comes (following a source); True once the user quits."""
+        self._poll_keys(0)
+        return self.quit
+
     def _fast(self, ms: int) -> bool:
         if self.goto is None:
             return False
         if self.goto == END or ms <= self.goto:
             return True
+        # Arrived: the rest of the wait for this packet is played in real time.
+        self._anchor = (time.monotonic(), max(self.goto, self.pos))
         self.goto = None
-        self._anchor = (time.monotonic(), ms)
         return False
 
     def _wait(self, ms: int) -> bool:

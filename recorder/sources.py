@@ -42,25 +42,37 @@ def file_lines(path: str, follow: bool = False, stop: Callable[[], bool] = lambd
             time.sleep(POLL)
 
 
-def journalctl(matches: dict[str, str], follow: bool = False, directory: str | None = None) -> Iterator[dict]:
-    """Entries as `journalctl -o json` gives them, oldest first."""
+def journalctl(
+    matches: dict[str, str] | list[tuple[str, str]],
+    follow: bool = False,
+    directory: str | None = None,
+    stop: Callable[[], bool] = lambda: False,
+    fields: tuple[str, ...] = (),
+) -> Iterator[dict]:
+    """Entries as `journalctl -o json` gives them, oldest first (repeated fields are ORed by journalctl);
+    with `follow`, `stop()` is asked every POLL seconds while no entry comes."""
     argv = ["journalctl", "--no-pager", "-o", "json", "--all"]
     if directory:
         argv += ["-D", directory]
     if follow:
         argv += ["-f", "-n", "all"]
-    argv += [f"{k}={v}" for k, v in matches.items()]
+    if fields:
+        argv += ["--output-fields", ",".join(fields)]
+    pairs = matches.items() if isinstance(matches, dict) else matches
+    argv += [f"{k}={v}" for k, v in pairs]
     try:
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     except OSError as exc:
         raise SourceError(f"cannot run journalctl: {exc.strerror}") from None
     try:
-        for line in proc.stdout:
+        for line in _lines(proc.stdout, stop) if follow else proc.stdout:
             if line.strip():
                 try:
                     yield json.loads(line)
                 except ValueError:
                     raise SourceError("journalctl printed invalid JSON") from None
+        if follow and proc.poll() is None:
+            return  # stopped by the caller
         err = proc.stderr.read().decode(errors="replace").strip()
         if proc.wait() != 0 and err:
             raise SourceError(f"journalctl failed: {err.splitlines()[-1]}")
@@ -68,6 +80,28 @@ def journalctl(matches: dict[str, str], follow: bool = False, directory: str | N
         if proc.poll() is None:
             proc.terminate()
             proc.wait()
+
+
+def _lines(pipe, stop: Callable[[], bool]) -> Iterator[bytes]:
+    """Lines of a pipe, asking `stop()` whenever none arrives for POLL seconds."""
+    import select
+
+    fd, buf = pipe.fileno(), b""
+    while True:
+        ready, _, _ = select.select([fd], [], [], POLL)
+        if not ready:
+            if stop():
+                return
+            continue
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            if buf:
+                yield buf
+            return
+        buf += chunk
+        *lines, buf = buf.split(b"\n")
+        for line in lines:
+            yield line + b"\n"
 
 
 def field_bytes(entry: dict, name: str) -> bytes | None:
@@ -150,12 +184,17 @@ class Verifier:
 
 
 def journal_lines(
-    rec: str, follow: bool = False, directory: str | None = None, verify: bool = False
+    rec: str,
+    follow: bool = False,
+    directory: str | None = None,
+    verify: bool = False,
+    stop: Callable[[], bool] = lambda: False,
 ) -> Iterator[tuple[str, bytes]]:
     """(where, JSON line) for each journal entry of recording `rec`."""
     verifier = Verifier() if verify else None
     count = 0
-    for count, entry in enumerate(journalctl({"TLOG_REC": rec}, follow, directory), 1):  # noqa: B007
+    entries = journalctl({"TLOG_REC": rec}, follow, directory, stop)
+    for count, entry in enumerate(entries, 1):  # noqa: B007
         where = f"journal entry {count} (TLOG_ID={entry.get('TLOG_ID', '?')})"
         if verifier:
             verifier.check(entry, where)
@@ -174,3 +213,37 @@ def numbered(lines: Iterator[bytes], name: str) -> Iterator[tuple[str, bytes]]:
 
 def environ_directory() -> str | None:
     return os.environ.get("SESSREC_JOURNAL_DIR") or None
+
+
+def open_lines(
+    path: str | None,
+    rec: str | None = None,
+    follow: bool = False,
+    directory: str | None = None,
+    verify: bool = False,
+    stop: Callable[[], bool] = lambda: False,
+) -> Iterator[tuple[str, bytes]]:
+    """(where, line) pairs of a file (`path`, "-" for stdin) or, with `path` None, of the journal
+    recording `rec` (default: the newest)."""
+    if path is not None:
+        return numbered(file_lines(path, follow, stop), path)
+    directory = directory or environ_directory()
+    return journal_lines(rec or latest_recording(directory), follow, directory, verify, stop)
+
+
+JOURNAL_BATCH = 100  # TLOG_REC matches per journalctl call
+
+
+def journal_recordings(directory: str | None = None) -> Iterator[tuple[str, str, bytes]]:
+    """(TLOG_REC, where, MESSAGE) for every journal entry that carries a TLOG_REC field."""
+    directory = directory or environ_directory()
+    recs = recordings_in_journal(directory)
+    for at in range(0, len(recs), JOURNAL_BATCH):
+        matches = [("TLOG_REC", rec) for rec in recs[at : at + JOURNAL_BATCH]]
+        for entry in journalctl(matches, directory=directory, fields=("TLOG_REC", "TLOG_ID", "MESSAGE")):
+            rec = (field_bytes(entry, "TLOG_REC") or b"").decode(errors="replace")
+            where = f"journal entry TLOG_REC={rec} TLOG_ID={entry.get('TLOG_ID', '?')}"
+            message = field_bytes(entry, "MESSAGE")
+            if message is None:
+                raise SourceError(f"{where}: no MESSAGE field")
+            yield rec, where, message

@@ -11,6 +11,7 @@ from typing import Protocol
 from .tlogformat import Meta
 
 JOURNAL_SOCKET = "/run/systemd/journal/socket"
+SYSLOG_SOCKET = "/dev/log"
 SYSLOG_IDENTIFIER = "sessrec"
 PRIORITIES = {"emerg": 0, "alert": 1, "crit": 2, "err": 3, "warning": 4, "notice": 5, "info": 6, "debug": 7}
 
@@ -115,22 +116,64 @@ class JournalWriter:
         self.sock.close()
 
 
+FACILITIES = {
+    "kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5, "lpr": 6, "news": 7, "uucp": 8,
+    "cron": 9, "authpriv": 10, "ftp": 11, **{f"local{n}": 16 + n for n in range(8)},
+}  # fmt: skip
+
+
 class SyslogWriter:
-    """syslog(3) with ident "tlog", like tlog's syslog writer."""
+    """Messages to the syslog socket with ident "tlog" and the format syslog(3) uses, like tlog's syslog
+    writer; but written directly, because syslog(3) drops what it cannot send without telling the caller
+    (a message over the socket's size limit was lost silently), and a lost message must end the session."""
 
-    def __init__(self, facility: str = "authpriv", priority: int = 6) -> None:
-        import syslog
-
-        code = getattr(syslog, f"LOG_{facility.upper()}", None)
+    def __init__(self, facility: str = "authpriv", priority: int = 6, path: str = SYSLOG_SOCKET) -> None:
+        code = FACILITIES.get(facility)
         if code is None:
             raise WriterError(f"unknown syslog facility {facility!r}")
-        self.syslog = syslog
-        self.priority = priority
-        syslog.openlog("tlog", syslog.LOG_NDELAY, code)
+        self.pri = code * 8 + priority
+        self.path = path
+        self.sock = self._connect()
+
+    def _connect(self) -> socket.socket:
+        for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+            sock = socket.socket(socket.AF_UNIX, kind | socket.SOCK_CLOEXEC)
+            try:
+                if kind == socket.SOCK_DGRAM:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8 << 20)
+                sock.connect(self.path)
+                return sock
+            except OSError as exc:
+                sock.close()
+                if exc.errno != errno.EPROTOTYPE:
+                    raise WriterError(f"cannot connect to syslog at {self.path}: {exc.strerror}") from None
+        raise WriterError(f"cannot connect to syslog at {self.path}")
 
     def write(self, frames: list[tuple[int, bytes]]) -> None:
+        import time
+
+        now = time.localtime()  # syslog(3)'s "%h %e %T", month names in the C locale
+        month = b"JanFebMarAprMayJunJulAugSepOctNovDec"[3 * now.tm_mon - 3 : 3 * now.tm_mon]
+        stamp = b"%s %2d %02d:%02d:%02d" % (month, now.tm_mday, now.tm_hour, now.tm_min, now.tm_sec)
         for _, frame in frames:
-            self.syslog.syslog(self.priority, frame.rstrip(b"\n").decode())
+            self._send(b"<%d>%s tlog: %s" % (self.pri, stamp, frame.rstrip(b"\n")))
+
+    def _send(self, datagram: bytes) -> None:
+        stream = self.sock.type == socket.SOCK_STREAM
+        for attempt in (1, 2):
+            try:
+                if stream:
+                    self.sock.sendall(datagram + b"\0")
+                else:
+                    self.sock.send(datagram)
+                return
+            except OSError as exc:
+                if attempt == 1 and exc.errno in (errno.ECONNREFUSED, errno.ENOTCONN, errno.EPIPE):
+                    self.sock.close()  # the syslog daemon restarted: reconnect once, like syslog(3)
+                    self.sock = self._connect()
+                    continue
+                size = len(datagram)
+                raise WriterError(f"sending to syslog failed ({size} bytes): {exc.strerror}") from None
 
     def close(self) -> None:
-        self.syslog.closelog()
+        self.sock.close()

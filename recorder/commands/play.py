@@ -32,19 +32,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def open_lines(args: argparse.Namespace, stop=lambda: False):
-    """(where, line) pairs from the selected source."""
-    from recorder import sources
-
-    if args.input is not None:
-        if args.verify:
-            raise UsageError("--verify needs --journal (files carry no trusted fields)")
-        return sources.numbered(sources.file_lines(args.input, args.follow, stop), args.input)
-    directory = args.journal_dir or sources.environ_directory()
-    rec = args.rec or sources.latest_recording(directory)
-    return sources.journal_lines(rec, args.follow, directory, args.verify)
-
-
 def run(args: argparse.Namespace) -> int:
     from recorder import player, sources
     from recorder.tlogformat import Reader
@@ -55,8 +42,8 @@ def run(args: argparse.Namespace) -> int:
         goto = player.parse_goto(args.goto)
     except ValueError:
         raise UsageError(f"invalid --goto {args.goto!r}: use start, end or HH:MM:SS[.mmm]") from None
-    if args.rec and args.input is not None:
-        args.rec_filter = args.rec
+    if args.verify and args.input is not None:
+        raise UsageError("--verify needs --journal (files carry no trusted fields)")
     keys_fd, saved = None, None
     if os.isatty(0) and args.input != "-":
         import termios
@@ -66,9 +53,11 @@ def run(args: argparse.Namespace) -> int:
         tty.setcbreak(0, termios.TCSANOW)
     play = player.Player(out_fd=1, keys_fd=keys_fd, speed=args.speed, paused=args.paused)
     try:
-        lines = open_lines(args, stop=lambda: play.quit)
-        reader = Reader(lax=args.lax, rec=args.rec if args.input is not None else None)
-        play.run(player.packets(lines, reader), goto=goto)
+        lines = sources.open_lines(
+            args.input, args.rec, args.follow, args.journal_dir, args.verify, stop=play.idle
+        )
+        stream = player.OneRecording(lines, Reader(lax=args.lax, rec=args.rec))
+        play.run(stream, goto=goto)
     except (player.PlaybackError, sources.SourceError) as exc:
         print(f"sessrec play: {exc}", file=sys.stderr)
         return 1
@@ -79,4 +68,10 @@ def run(args: argparse.Namespace) -> int:
             import termios
 
             termios.tcsetattr(0, termios.TCSADRAIN, saved)
+    if stream.skipped and not args.rec:
+        print(
+            f"sessrec play: skipped {stream.skipped} messages of other recordings (choose one with --rec; "
+            "see sessrec list)",
+            file=sys.stderr,
+        )
     return 0

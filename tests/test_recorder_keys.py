@@ -1,0 +1,209 @@
+"""`sessrec play` keys end to end, under a PTY: skip, goto, quit, pause, speed, and --follow."""
+
+from __future__ import annotations
+
+import os
+import select
+import sys
+import termios
+import time
+from pathlib import Path
+
+import pytest
+from ptyprocess import PtyProcess
+
+from recorder.tlogformat import Encoder, Framer, Meta
+from tests.recorder_helpers import ROOT, sessrec
+
+META = Meta("host.example", "keys-1", "user", "xterm", 1)
+
+
+def _log(events: list[tuple[float, bytes]], flush_each: bool = False) -> list[bytes]:
+    """Message lines for output events at (seconds, data); `flush_each` ends a message after each one."""
+    enc, framer = Encoder(), Framer(META, 1_700_000_000_000)
+    for t, data in events:
+        enc.output(t, data)
+        if flush_each:
+            enc.flush()
+    enc.finish()
+    return [framer.frame(body)[1] for body in enc.take()]
+
+
+class Player:
+    """`sessrec play ARGS` on a PTY, with its output collected."""
+
+    def __init__(self, *args: str) -> None:
+        argv = [sys.executable, "-m", "recorder", "play", *args]
+        self.child = PtyProcess.spawn(argv, cwd=str(ROOT), env={**os.environ, "TERM": "xterm"})
+        self.out = b""
+        self.eof = False
+
+    def cbreak(self, timeout: float = 10) -> None:
+        """Wait until the player has put the terminal in cbreak mode, so a key is seen alone."""
+        deadline = time.monotonic() + timeout
+        while termios.tcgetattr(self.child.fd)[3] & termios.ICANON:
+            assert time.monotonic() < deadline, "the player never set cbreak mode"
+            time.sleep(0.02)
+
+    def read_until(self, want: bytes, timeout: float) -> float:
+        """Seconds until `want` was in the output; fails after `timeout`."""
+        start = time.monotonic()
+        while want not in self.out:
+            left = start + timeout - time.monotonic()
+            assert left > 0 and not self.eof, f"{want!r} not seen within {timeout}s: {self.out!r}"
+            self._read(left)
+        return time.monotonic() - start
+
+    def quiet(self, seconds: float) -> bytes:
+        """Output that arrives within `seconds`."""
+        before = len(self.out)
+        deadline = time.monotonic() + seconds
+        while not self.eof and (left := deadline - time.monotonic()) > 0:
+            self._read(left)
+        return self.out[before:]
+
+    def _read(self, timeout: float) -> None:
+        if select.select([self.child.fd], [], [], timeout)[0]:
+            try:
+                self.out += os.read(self.child.fd, 4096)
+            except OSError:
+                self.eof = True
+
+    def send(self, keys: bytes) -> None:
+        self.child.write(keys)
+
+    def exit_status(self, timeout: float) -> int:
+        deadline = time.monotonic() + timeout
+        while self.child.isalive():
+            assert time.monotonic() < deadline, f"still running after {timeout}s: {self.out!r}"
+            self._read(0.05)
+        return self.child.exitstatus
+
+    def close(self) -> None:
+        if self.child.isalive():
+            self.child.terminate(force=True)
+
+
+@pytest.fixture
+def gap_log(tmp_path: Path) -> Path:
+    """ "A", a 30 s pause, "B", another 30 s, "C"."""
+    path = tmp_path / "gap.log"
+    path.write_bytes(b"".join(_log([(0, b"A"), (30, b"B"), (60, b"C")])))
+    return path
+
+
+@pytest.fixture
+def play():
+    players: list[Player] = []
+
+    def start(*args: str) -> Player:
+        players.append(Player(*args))
+        return players[-1]
+
+    yield start
+    for p in players:
+        p.close()
+
+
+@pytest.mark.parametrize("key", [b".", b"G"])
+def test_skip_and_goto_end_cut_the_pause(play, gap_log: Path, key: bytes) -> None:
+    p = play("-i", str(gap_log))
+    p.cbreak()
+    p.read_until(b"A", 10)
+    assert p.quiet(0.3) == b""
+    p.send(key)
+    assert p.read_until(b"B", 3) < 2
+    if key == b"G":  # to the end
+        p.read_until(b"C", 2)
+        assert p.exit_status(3) == 0
+    else:  # one step: C is still 30 s away
+        p.quiet(0.5)
+        assert b"C" not in p.out
+
+
+def test_goto_a_typed_time(play, gap_log: Path) -> None:
+    p = play("-i", str(gap_log))
+    p.cbreak()
+    p.read_until(b"A", 10)
+    p.send(b"45G")
+    assert p.read_until(b"B", 3) < 2
+    p.quiet(0.8)
+    assert b"C" not in p.out  # 15 s away
+    p.send(b"q")
+    assert p.exit_status(3) == 0
+
+
+def test_quit_is_immediate(play, gap_log: Path) -> None:
+    p = play("-i", str(gap_log))
+    p.cbreak()
+    p.read_until(b"A", 10)
+    p.send(b"q")
+    start = time.monotonic()
+    assert p.exit_status(3) == 0
+    assert time.monotonic() - start < 2
+    assert b"B" not in p.out
+
+
+def test_paused_start_and_space_resumes(play, tmp_path: Path) -> None:
+    path = tmp_path / "short.log"
+    path.write_bytes(b"".join(_log([(0, b"A"), (0.3, b"B")])))
+    p = play("-i", str(path), "--paused")
+    p.cbreak()
+    assert b"A" not in p.quiet(1.0)
+    p.send(b" ")
+    assert p.read_until(b"B", 3) < 2
+    assert p.exit_status(3) == 0
+
+
+def test_speed_keys(play, tmp_path: Path) -> None:
+    path = tmp_path / "speed.log"
+    path.write_bytes(b"".join(_log([(0, b"A"), (4, b"B"), (5, b"C")])))
+    p = play("-i", str(path))
+    p.cbreak()
+    p.read_until(b"A", 10)
+    p.send(b"}}}")  # 8x: the 4 s pause takes 0.5 s
+    assert 0.2 < p.read_until(b"B", 3) < 2.5
+    p.send(b"{{{{{{")  # 1/8x: the next second takes 8
+    assert b"C" not in p.quiet(1.5)
+    p.send(b"\x7f")  # back to 1x: C is due within a second
+    assert p.read_until(b"C", 3) < 1.5
+    assert p.exit_status(3) == 0
+
+
+def test_follow_a_growing_file_and_quit_while_waiting(play, tmp_path: Path) -> None:
+    first, second = _log([(0, b"A"), (0.5, b"B")], flush_each=True)
+    path = tmp_path / "grow.log"
+    path.write_bytes(first)
+    p = play("-i", str(path), "--follow")
+    p.cbreak()
+    p.read_until(b"A", 10)
+    assert p.quiet(0.5) == b""
+    with open(path, "ab") as f:
+        f.write(second)
+    assert p.read_until(b"B", 3) < 2
+    p.send(b"q")  # no more data comes: the key must still be read
+    assert p.exit_status(3) == 0
+
+
+def test_follow_the_journal_and_quit_while_waiting(play, lab) -> None:
+    script = (
+        f"cd {ROOT}; {sys.executable} -c 'import sys; from recorder.identity import rec_id; "
+        "print(rec_id(int(sys.argv[1])))' $PPID; echo journal-followed"
+    )
+    result = sessrec("record", "--writer", "journal", "--", "sh", "-c", script)
+    assert result.returncode == 0, result.stderr
+    rec = result.stdout.split(b"\n")[0].decode()
+    p = play("--journal", "--rec", rec, "--follow", "-g", "end")
+    p.cbreak()
+    p.read_until(b"journal-followed", 10)
+    p.send(b"q")
+    assert p.exit_status(3) == 0
+
+
+def test_goto_option_plays_the_rest_in_real_time(tmp_path: Path) -> None:
+    path = tmp_path / "goto.log"
+    path.write_bytes(b"".join(_log([(0, b"A"), (3, b"B"), (6, b"C")])))
+    start = time.monotonic()
+    result = sessrec("play", "-i", str(path), "--goto", "00:00:05")
+    assert result.returncode == 0 and result.stdout == b"ABC"
+    assert 0.8 < time.monotonic() - start < 2.8  # C is one second after the goto point
