@@ -21,7 +21,7 @@ class UsageError(Exception):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sessrec", description="FreeIPA-controlled session recording")
     parser.add_argument("--version", action="version", version=f"sessrec {VERSION}")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="subcommand", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"recorder.commands.{name}").register(subparsers)
     return parser
@@ -36,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except UsageError as exc:
-        print(f"sessrec {args.command}: {exc}", file=sys.stderr)
+        print(f"sessrec {args.subcommand}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -255,3 +255,12 @@ def test_play_rejects_bad_recordings_naming_the_line(tmp_path: Path, content: by
     assert result.returncode == 1
     assert message in result.stderr
     assert result.stderr.count(b"\n") == 1
+
+
+def test_bad_option_values_are_one_line_errors_naming_the_subcommand(tmp_path: Path) -> None:
+    for args in (["--payload", "5"], ["--latency", "-1"]):
+        result = sessrec("record", "-o", str(tmp_path / "r.log"), *args, "--", "true")
+        assert result.returncode == 2
+        err = result.stderr.decode()
+        assert err.startswith("sessrec record: ") and err.count("\n") == 1, err
+        assert not (tmp_path / "r.log").exists() or (tmp_path / "r.log").read_bytes() == b""
