@@ -6,6 +6,7 @@ import os
 import pty
 import subprocess
 import sys
+import termios
 from pathlib import Path
 
 from recorder.tlogformat import Encoder, Framer, Meta
@@ -61,3 +62,29 @@ def sessrec(*args: str, stdin=subprocess.DEVNULL, input: bytes | None = None, ti
     return subprocess.run(
         [sys.executable, "-m", "recorder", *args], capture_output=True, timeout=timeout, cwd=ROOT, **kwargs
     )
+
+
+def run_on_pty(argv: list[str], tty_stdin: bool = True, cwd: Path = ROOT) -> int:
+    """Run argv with stdout/stderr (and stdin, else a held-open pipe) on a 100x30 PTY, draining it.
+
+    tlog-rec gets a pipe: with a terminal stdin it records nothing here. Returns the exit status."""
+    master, slave = pty.openpty()
+    termios.tcsetwinsize(slave, (30, 100))
+    stdin = slave if tty_stdin else subprocess.PIPE
+    proc = subprocess.Popen(argv, stdin=stdin, stdout=slave, stderr=slave, cwd=cwd)
+    os.close(slave)
+    try:
+        while True:
+            try:
+                if not os.read(master, 65536):
+                    break
+            except OSError:
+                break
+        return proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdin:
+            proc.stdin.close()
+        os.close(master)

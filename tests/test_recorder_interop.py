@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import pty
 import subprocess
-import termios
 from pathlib import Path
 
 import pytest
 
-from tests.recorder_helpers import encode, sessrec, tlog_play
+from tests.recorder_helpers import encode, run_on_pty, sessrec, tlog_play
 
 SAMPLES = [
     b"plain ascii\r\n",
@@ -60,23 +57,7 @@ def _tlog_rec(tmp_path: Path, script: str, *options: str, pty_out: bool = False)
         proc = subprocess.run(argv, capture_output=True, timeout=30, input=b"")
         assert proc.returncode == 0, proc.stderr
         return log
-    master, slave = pty.openpty()
-    termios.tcsetwinsize(slave, (30, 100))
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=slave, stderr=slave)
-    os.close(slave)
-    try:
-        while True:
-            try:
-                if not os.read(master, 65536):
-                    break
-            except OSError:
-                break
-        proc.wait(timeout=30)  # 129 here: it fails removing its utmp record after writing the log
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.stdin.close()
-        os.close(master)
+    run_on_pty(argv, tty_stdin=False)  # exits 129 here: it fails removing its utmp record after logging
     return log
 
 

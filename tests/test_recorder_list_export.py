@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import subprocess
 import sys
-import termios
 from datetime import datetime
 from pathlib import Path
 
@@ -15,7 +13,7 @@ import pytest
 
 from recorder.tlogformat import Encoder, Framer, Meta
 from recorder.writers import JournalWriter
-from tests.recorder_helpers import ROOT, sessrec
+from tests.recorder_helpers import ROOT, run_on_pty, sessrec
 
 START_MS = 1_700_000_000_000
 
@@ -32,31 +30,6 @@ def _log(meta: Meta, events: list[tuple[float, str, object]], payload: int = 64)
             enc.window(t, *data)
     enc.finish()
     return [framer.frame(body)[1] for body in enc.take()]
-
-
-def _run_in_pty(argv: list[str], tty_stdin: bool = True) -> None:
-    """Run argv with stdout/stderr (and stdin, else a held-open pipe) on a 100x30 PTY, draining it.
-    tlog-rec gets a pipe: with a terminal stdin it records nothing here."""
-    master, slave = pty.openpty()
-    termios.tcsetwinsize(slave, (30, 100))
-    stdin = slave if tty_stdin else subprocess.PIPE
-    proc = subprocess.Popen(argv, stdin=stdin, stdout=slave, stderr=slave, cwd=ROOT)
-    os.close(slave)
-    try:
-        while True:
-            try:
-                if not os.read(master, 65536):
-                    break
-            except OSError:
-                break
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if proc.stdin:
-            proc.stdin.close()
-        os.close(master)
 
 
 def _cast(output: bytes) -> tuple[dict, list[list]]:
@@ -190,7 +163,7 @@ def test_export_sessrec_pty_recording(tmp_path: Path) -> None:
     log = tmp_path / "r.log"
     script = "printf 'one \\033[1mbold\\033[0m é\\n'; sleep 0.4; printf 'two \\377 𝄞\\n'"
     argv = [sys.executable, "-m", "recorder", "record", "-o", str(log), "--notice", "", "--payload", "40"]
-    _run_in_pty([*argv, "--", "sh", "-c", script])
+    run_on_pty([*argv, "--", "sh", "-c", script])
     assert len(log.read_bytes().splitlines()) >= 3
     header, events = _check_against_play(log)
     assert (header["width"], header["height"]) == (100, 30)
@@ -204,7 +177,7 @@ def test_export_sessrec_pty_recording(tmp_path: Path) -> None:
 def test_export_tlog_rec_recording(tmp_path: Path) -> None:
     log = tmp_path / "tlog.log"
     script = "printf 'tlog \\033[31mred\\033[0m ü\\n'; sleep 0.3; printf 'end\\n'"
-    _run_in_pty(["tlog-rec", "-w", "file", "-o", str(log), "--payload=40", "sh", "-c", script], False)
+    run_on_pty(["tlog-rec", "-w", "file", "-o", str(log), "--payload=40", "sh", "-c", script], False)
     header, events = _check_against_play(log)
     assert (header["width"], header["height"]) == (100, 30)
     assert "".join(e[2] for e in events if e[1] == "o").endswith("end\r\n")

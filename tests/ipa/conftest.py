@@ -122,18 +122,8 @@ def ipa_directory() -> Iterator[IpaDirectory]:
 
     source = ipa_source()
     namespace.enter_private_namespace()
-    for path, keep in (
-        ("/run", False),
-        ("/etc/dirsrv", True),
-        ("/var/lib/dirsrv", True),
-        ("/var/log/dirsrv", True),
-    ):
-        if os.path.isdir(path):
-            namespace.mount_tmpfs(path, keep_contents=keep)
-    for sub in ("lock", "dirsrv", "lock/dirsrv"):
-        Path("/run", sub).mkdir(parents=True, exist_ok=True)
-    shutil.chown("/run/dirsrv", "dirsrv", "dirsrv")
-    shutil.chown("/run/lock/dirsrv", "dirsrv", "dirsrv")
+    namespace.mount_private((("/run", False), *dirsrv.PRIVATE_DIRS))
+    dirsrv.prepare_runtime_dirs()
     data = Directory()
     cfg = dirsrv.DirectoryConfig(
         instance="sessrecipa",

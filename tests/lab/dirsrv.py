@@ -16,6 +16,20 @@ from .process import ComponentError, Service, wait_until
 SCHEMA_DIR = Path(__file__).parent / "schema"
 PROJECT_SCHEMA = Path(__file__).resolve().parents[2] / "ipa_plugin" / "schema.d" / "75-sessionrecording.ldif"
 NS_SLAPD = "/usr/sbin/ns-slapd"
+# Where 389-ds keeps instances, data and logs: private (tmpfs) in the lab, starting from the package's copy.
+PRIVATE_DIRS: tuple[tuple[str, bool], ...] = (
+    ("/etc/dirsrv", True),
+    ("/var/lib/dirsrv", True),
+    ("/var/log/dirsrv", True),
+)
+
+
+def prepare_runtime_dirs() -> None:
+    """The run and lock directories ns-slapd expects, on the lab's private /run."""
+    for sub in ("lock", "dirsrv", "lock/dirsrv"):
+        Path("/run", sub).mkdir(parents=True, exist_ok=True)
+    shutil.chown("/run/dirsrv", "dirsrv", "dirsrv")
+    shutil.chown("/run/lock/dirsrv", "dirsrv", "dirsrv")
 
 
 @dataclass(frozen=True)

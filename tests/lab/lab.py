@@ -24,9 +24,7 @@ PRIVATE_DIRS: tuple[tuple[str, bool], ...] = (
     ("/etc/sssd", False),
     ("/var/lib/sss", True),
     ("/var/log/sssd", True),
-    ("/etc/dirsrv", True),
-    ("/var/lib/dirsrv", True),
-    ("/var/log/dirsrv", True),
+    *dirsrv.PRIVATE_DIRS,
     ("/etc/audit", True),
     ("/var/log/audit", False),
     ("/var/log/journal", False),
@@ -104,13 +102,8 @@ class Lab(AbstractContextManager["Lab"]):
     # -- components -----------------------------------------------------------------------------
     def _isolate(self) -> None:
         namespace.enter_private_namespace()
-        for path, keep in PRIVATE_DIRS:
-            if os.path.isdir(path):
-                namespace.mount_tmpfs(path, keep_contents=keep)
-        for sub in ("lock", "dirsrv", "lock/dirsrv"):
-            Path("/run", sub).mkdir(parents=True, exist_ok=True)
-        shutil.chown("/run/dirsrv", "dirsrv", "dirsrv")
-        shutil.chown("/run/lock/dirsrv", "dirsrv", "dirsrv")
+        namespace.mount_private(PRIVATE_DIRS)
+        dirsrv.prepare_runtime_dirs()
         STATE.mkdir(parents=True, exist_ok=True)
         STATE.chmod(0o755)
         # /dev/log reaches the lab's journald, so syslog writers are tested against a real receiver.

@@ -92,6 +92,13 @@ def mount_tmpfs(path: str | Path, keep_contents: bool = False, mode: int = 0o755
         shutil.rmtree(saved)
 
 
+def mount_private(dirs: tuple[tuple[str, bool], ...]) -> None:
+    """A tmpfs over each existing directory of (path, keep_contents) pairs."""
+    for path, keep in dirs:
+        if os.path.isdir(path):
+            mount_tmpfs(path, keep_contents=keep)
+
+
 def _copy_tree_with_owners(src: Path, dst: Path) -> None:
     for entry in src.iterdir():
         target = dst / entry.name
