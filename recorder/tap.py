@@ -18,6 +18,7 @@ from .sink import Sink
 from .writers import WriterError
 
 CHUNK = 1 << 16
+BURST_AFTER = 1024  # a PTY read this big suggests a flood: read on without waiting (see _read_burst)
 EXIT_WRITER_FAILED = 74  # EX_IOERR
 FORWARDED = (signal.SIGTERM, signal.SIGHUP)
 
@@ -260,6 +261,7 @@ def run_pty(argv: Sequence[str], sink: Sink, log_input: bool = False, env: dict 
         raise RecordingStartError(f"cannot run {argv[0]}: {exc.strerror}") from None
     except FileNotFoundError as exc:
         raise RecordingStartError(f"cannot run {argv[0]}: {exc}") from None
+    child.delayafterclose = 0  # its close() would sleep 0.1 s at exit; we reap the child ourselves
     master = child.fd
     os.set_blocking(master, False)
     loop = _Loop(sink, log_input)
@@ -296,6 +298,8 @@ def run_pty(argv: Sequence[str], sink: Sink, log_input: bool = False, env: dict 
                                 poller.register(0, select.POLLIN)
                     if ev & (select.POLLIN | select.POLLHUP | select.POLLERR):
                         data = _read_nb(master)
+                        if data and len(data) >= BURST_AFTER:
+                            data = _read_burst(master, data)
                         if data:
                             loop.record_output(data)
                             _write_all(1, data)
@@ -339,6 +343,23 @@ def _read_nb(fd: int) -> bytes | None:
         return _read(fd)
     except BlockingIOError:
         return None
+
+
+def _read_burst(fd: int, data: bytes) -> bytes:
+    """`data` and whatever more is already waiting on non-blocking `fd`, up to CHUNK: a PTY hands out
+    about 4 KiB a read, and every read costs a log write and the encoder's per-chunk work."""
+    parts = [data]
+    size = len(data)
+    while size < CHUNK:
+        try:
+            more = os.read(fd, CHUNK - size)
+        except OSError:  # nothing yet (EAGAIN), or EOF/EIO, which the next read reports again
+            break
+        if not more:
+            break
+        parts.append(more)
+        size += len(more)
+    return b"".join(parts) if len(parts) > 1 else data
 
 
 def _wait_pty(child) -> int:
