@@ -18,6 +18,14 @@ class UsageError(Exception):
     """Bad input from the user: printed as one line, exit status 2."""
 
 
+def add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    """-i FILE | --journal (one of them required) and --journal-dir, shared by play, list and export."""
+    src = parser.add_mutually_exclusive_group(required=True)
+    src.add_argument("-i", "--input", metavar="FILE", help='recording file, "-" for stdin')
+    src.add_argument("--journal", action="store_true", help="read the journal (journalctl)")
+    parser.add_argument("--journal-dir", metavar="DIR", help="journal directory (journalctl -D)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sessrec", description="FreeIPA-controlled session recording")
     parser.add_argument("--version", action="version", version=f"sessrec {VERSION}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from recorder.cli import UsageError
+from recorder.cli import UsageError, add_source_arguments
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -16,13 +16,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "recorded, and resize events) or to the plain output text.",
     )
     p.add_argument("--format", choices=("asciicast", "text"), default="asciicast")
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("-i", "--input", metavar="FILE", help='recording file, "-" for stdin')
-    src.add_argument("--journal", action="store_true", help="read the journal (journalctl)")
+    add_source_arguments(p)
     p.add_argument(
         "--rec", metavar="ID", help="recording id (default: the file's first, the journal's newest)"
     )
-    p.add_argument("--journal-dir", metavar="DIR", help="journal directory (journalctl -D)")
     p.add_argument("-o", "--output", metavar="OUT", help="write to OUT instead of stdout")
     p.add_argument("--strip", action="store_true", help="text: drop escape sequences and control characters")
     p.add_argument("--lax", action="store_true", help="allow gaps in message ids")

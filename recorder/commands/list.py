@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from recorder.cli import add_source_arguments
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -16,10 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "start, duration, size of the messages in bytes and message count. Invalid messages are skipped "
         "and counted (exit status 1).",
     )
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("-i", "--input", metavar="FILE", help='recording file, "-" for stdin')
-    src.add_argument("--journal", action="store_true", help="read the journal (journalctl)")
-    p.add_argument("--journal-dir", metavar="DIR", help="journal directory (journalctl -D)")
+    add_source_arguments(p)
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(func=run)
 

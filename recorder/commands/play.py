@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from recorder.cli import UsageError
+from recorder.cli import UsageError, add_source_arguments
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -16,11 +16,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Play a tlog-format recording. Keys: space/p pause, . step, { } speed, "
         "backspace 1x, [time]G go to time (G alone: end), q quit.",
     )
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("-i", "--input", metavar="FILE", help='recording file, "-" for stdin')
-    src.add_argument("--journal", action="store_true", help="read the journal (journalctl)")
+    add_source_arguments(p)
     p.add_argument("--rec", metavar="ID", help="recording id (default: the journal's newest)")
-    p.add_argument("--journal-dir", metavar="DIR", help="journal directory (journalctl -D)")
     p.add_argument("-s", "--speed", type=float, default=1.0, metavar="X")
     p.add_argument("-g", "--goto", default="start", metavar="start|end|HH:MM:SS[.mmm]")
     p.add_argument("-p", "--paused", action="store_true")
