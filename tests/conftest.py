@@ -6,14 +6,23 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from hypothesis import settings
 
 from tests.lab.lab import Lab
 
-# CI runs the property tests with a fixed seed, so a red run can be reproduced; local runs explore.
-settings.register_profile("ci", derandomize=True, print_blob=True)
-if os.environ.get("CI"):
-    settings.load_profile("ci")
+
+def _hypothesis_profile() -> None:
+    """CI runs the property tests with a fixed seed, so a red run can be reproduced; local runs explore.
+    (The `make test-ipa` venv has no hypothesis.)"""
+    try:
+        from hypothesis import settings
+    except ImportError:
+        return
+    settings.register_profile("ci", derandomize=True, print_blob=True)
+    if os.environ.get("CI"):
+        settings.load_profile("ci")
+
+
+_hypothesis_profile()
 
 _started: list[Lab] = []
 

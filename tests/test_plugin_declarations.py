@@ -14,7 +14,7 @@ import ldap.schema
 import pytest
 
 from ipa_plugin import access, layout, values
-from tests.ipa import stubs
+from tests.ipa import COMMAND_SUFFIXES, stubs
 from tests.lab.lab import Lab
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,22 +25,7 @@ SYNTAX_OF_KIND = {
     "Str": layout.SYNTAX_STRING,
     "StrEnum": layout.SYNTAX_STRING,
 }
-COMMANDS = [
-    "sessionrecording_" + c
-    for c in (
-        "add",
-        "mod",
-        "del",
-        "find",
-        "show",
-        "enable",
-        "disable",
-        "add_user",
-        "remove_user",
-        "add_host",
-        "remove_host",
-    )
-]
+COMMANDS = ["sessionrecording_" + c for c in COMMAND_SUFFIXES]
 MEMBER_DISPLAY = {"memberuser_user", "memberuser_group", "memberhost_host", "memberhost_hostgroup"}
 
 

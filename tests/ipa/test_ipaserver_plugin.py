@@ -11,23 +11,12 @@ import pytest
 
 from ipa_plugin import layout
 from sssd_helper import rules
+from tests.ipa import COMMAND_SUFFIXES
 from tests.ipa.conftest import MODULES, IpaDirectory, skip_reason
 
 pytestmark = pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() or "")
 
-COMMANDS = (
-    "add",
-    "mod",
-    "del",
-    "find",
-    "show",
-    "enable",
-    "disable",
-    "add_user",
-    "remove_user",
-    "add_host",
-    "remove_host",
-)
+COMMANDS = COMMAND_SUFFIXES
 
 
 @pytest.fixture
