@@ -49,6 +49,37 @@ def show(lab: Lab) -> None:
 
     _section(f"A login: ssh alice@127.0.0.1 -p {lab.ssh.port}")
     _run(lab.ssh_argv("alice", "echo hello from $(hostname) as $(id -un), groups: $(id -Gn)"))
+    show_story(lab)
+
+
+def show_story(lab: Lab) -> None:
+    from . import story
+
+    _section("Recording rules in the directory (as `ipa sessionrecording-*` writes them)")
+    for spec in story.RULES:
+        who = ", ".join([*spec.users, *(f"group {g}" for g in spec.groups)])
+        where = "all hosts" if spec.all_hosts else ", ".join(f"hostgroup {h}" for h in spec.hostgroups)
+        extra = ", input logged" if spec.log_input else ""
+        print(f"  {spec.name}: {spec.kind} {who} on {where}, priority {spec.priority}{extra}")
+    dns = story.add_rules(lab)
+    try:
+        _section(f"What {lab.this_host} decides (its own LDAP bind + groups from InfoPipe)")
+        decisions = story.host_decisions(lab)
+        for user, decision in decisions.items():
+            print(f"  {user:<6} {'RECORD' if decision.record else 'no    '}  {decision.reason}")
+        options = decisions["alice"].options
+        assert options is not None
+        _section("alice logs in with a terminal; her session runs under the recorder")
+        login = story.recorded_login(lab, "alice", options, "echo this session is recorded; id -un; ls /")
+        print(login.stdout.decode(errors="replace").rstrip())
+        rec = story.newest_recording(lab, "alice")
+        _section("The recording in the journal")
+        _run([story.SESSREC, "list", "--journal"])
+        _section(f"Played back with --verify (one recorder process of alice wrote every message): {rec}")
+        played = story.play_verified(rec)
+        print((played.stdout + played.stderr).decode(errors="replace").rstrip())
+    finally:
+        story.remove_rules(lab, dns)
 
 
 def _interrupt(*_: object) -> None:

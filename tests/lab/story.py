@@ -1,0 +1,115 @@
+"""The whole story on the lab: rules in the directory → this host's decision → a recorded login → playback."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import ldap
+import ldap.modlist
+
+from ipa_plugin import layout
+from sssd_helper import rules
+from sssd_helper.session import recorder_argv
+from tests import ifp
+
+from .lab import Lab
+
+SESSREC = str(Path(sys.executable).with_name("sessrec"))
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    name: str
+    kind: str = layout.KIND_RECORD
+    priority: int = 0
+    users: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+    hostgroups: tuple[str, ...] = ()
+    all_hosts: bool = False
+    log_input: bool = False
+
+
+# Developers are recorded (with what they type) on client machines; staff everywhere; bob is exempt.
+RULES = (
+    RuleSpec("developers-on-clients", groups=("developers",), hostgroups=("clients",), log_input=True),
+    RuleSpec("staff-everywhere", groups=("staff",), all_hosts=True),
+    RuleSpec("bob-exempt", kind=layout.KIND_EXEMPT, priority=100, users=("bob",), all_hosts=True),
+)
+
+
+def rule_entry(spec: RuleSpec, suffix: str) -> dict[str, list[str]]:
+    """A rule entry as `ipa sessionrecording-add` and its `-add-user`/`-add-host` write it."""
+    entry = {
+        "objectClass": list(layout.RULE_OBJECTCLASSES),
+        layout.ATTR_NAME: [spec.name],
+        layout.ATTR_UNIQUE_ID: [str(uuid.uuid4())],
+        layout.ATTR_ENABLED: [layout.LDAP_TRUE],
+        layout.ATTR_KIND: [spec.kind],
+        layout.ATTR_PRIORITY: [str(spec.priority)],
+        layout.ATTR_LOG_INPUT: [layout.LDAP_TRUE if spec.log_input else layout.LDAP_FALSE],
+    }
+    members = [rules.user_dn(u, suffix) for u in spec.users] + [
+        rules.group_dn(g, suffix) for g in spec.groups
+    ]
+    if members:
+        entry[layout.ATTR_MEMBER_USER] = members
+    if spec.all_hosts:
+        entry[layout.ATTR_HOST_CATEGORY] = [layout.CATEGORY_ALL]
+    else:
+        entry[layout.ATTR_MEMBER_HOST] = [rules.hostgroup_dn(h, suffix) for h in spec.hostgroups]
+    return entry
+
+
+def add_rules(lab: Lab, specs: tuple[RuleSpec, ...] = RULES) -> list[str]:
+    """Write the rules as Directory Manager; returns their DNs."""
+    conn = lab.ldap()
+    dns = []
+    for spec in specs:
+        dn = rules.rule_dn(spec.name, lab.data.suffix)
+        attrs = {k: [v.encode() for v in vs] for k, vs in rule_entry(spec, lab.data.suffix).items()}
+        conn.add_s(dn, ldap.modlist.addModlist(attrs))
+        dns.append(dn)
+    return dns
+
+
+def remove_rules(lab: Lab, dns: list[str]) -> None:
+    conn = lab.ldap()
+    for dn in dns:
+        conn.delete_s(dn)
+
+
+def host_decisions(lab: Lab) -> dict[str, rules.Decision]:
+    """What this host decides for each user: its own bind fetches its rules, InfoPipe gives the groups."""
+    host = lab.data.host(lab.this_host)
+    conn = lab.ldap(host.dn(), lab.data.password(host.fqdn))
+    ruleset = rules.fetch(conn, lab.data.suffix, host.fqdn)
+    return {u.uid: ruleset.decide(u.uid, ifp.user_groups(u.uid)) for u in lab.data.users}
+
+
+def recorded_login(
+    lab: Lab, user: str, options: rules.Options, script: str
+) -> subprocess.CompletedProcess[bytes]:
+    """An ssh login with a terminal whose command runs under the recorder, as the login shell will do."""
+    command = [*recorder_argv(options, sessrec=SESSREC), "sh", "-c", script]
+    return lab.run_ssh(user, shlex.join(command), tty=True, timeout=60)
+
+
+def newest_recording(lab: Lab, user: str) -> str:
+    entries = lab.journal_entries(TLOG_USER=user)
+    if not entries:
+        raise LookupError(f"no recording of {user} in the journal")
+    return entries[-1]["TLOG_REC"]
+
+
+def play_verified(rec: str) -> subprocess.CompletedProcess[bytes]:
+    """`sessrec play --journal --verify --goto end`: the output, proven to come from one recorder."""
+    return subprocess.run(
+        [SESSREC, "play", "--journal", "--rec", rec, "--verify", "--goto", "end"],
+        capture_output=True,
+        timeout=60,
+    )

@@ -1,0 +1,41 @@
+"""The story on real components: rules → this host's decision → a recorded ssh login → verified playback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.lab import story
+from tests.lab.lab import Lab
+
+
+@pytest.fixture
+def story_rules(lab: Lab) -> Iterator[list[str]]:
+    dns = story.add_rules(lab)
+    yield dns
+    story.remove_rules(lab, dns)
+
+
+def test_host_decides_from_directory_rules_and_sssd_groups(lab: Lab, story_rules: list[str]) -> None:
+    decisions = story.host_decisions(lab)
+    alice = decisions["alice"]  # developers (on clients, with input) and staff (via nested developers)
+    assert alice.record and alice.rules == ("developers-on-clients", "staff-everywhere")
+    assert alice.options is not None and alice.options.log_input
+    assert not decisions["bob"].record and decisions["bob"].rules == ("bob-exempt",)
+    assert not decisions["carol"].record and decisions["carol"].reason == "no rule applies"
+
+
+def test_recorded_login_plays_back_verified_from_the_journal(lab: Lab, story_rules: list[str]) -> None:
+    decision = story.host_decisions(lab)["alice"]
+    assert decision.options is not None
+    login = story.recorded_login(lab, "alice", decision.options, "echo recorded-hello; id -un")
+    assert login.returncode == 0, login.stderr
+    assert b"recorded-hello" in login.stdout
+    rec = story.newest_recording(lab, "alice")
+    entries = lab.journal_entries(TLOG_REC=rec)
+    assert {e["_UID"] for e in entries} == {"10001"}
+    assert {e["_COMM"] for e in entries} == {"tlog-rec-sessio"}
+    played = story.play_verified(rec)
+    assert played.returncode == 0, played.stderr
+    assert b"recorded-hello\r\nalice\r\n" in played.stdout
