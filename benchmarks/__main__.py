@@ -94,7 +94,7 @@ def row(name: str, m: dict[str, float]) -> str:
     )
 
 
-def throughput(inputs: dict[str, Path], tmp: Path) -> None:
+def throughput(inputs: dict[str, Path], tmp: Path, only: list[str]) -> None:
     small = ["awk", 'BEGIN { for (i = 0; i < 1000000; i++) { printf "x\\n"; fflush() } }']
     text, binary = ["cat", str(inputs["text"])], ["cat", str(inputs["binary"])]
     workloads = [
@@ -106,6 +106,8 @@ def throughput(inputs: dict[str, Path], tmp: Path) -> None:
     ]
     log = tmp / "bench.log"
     for title, cmd, on_pty in workloads:
+        if only and not any(word.lower() in title.lower() for word in only):
+            continue
         ours = measure([*OURS, "-o", str(log), "--", *cmd], log, on_pty)
         # tlog-rec fails adding a utmp record with a terminal on stdin (here); on stdout it still uses a PTY.
         tlog = measure(["tlog-rec", "-w", "file", "-o", str(log), *cmd], log, on_pty, tty_stdin=False)
@@ -152,17 +154,22 @@ def echo_latency(tmp: Path, rounds: int = 400) -> None:
     print(f"  added          p50 {q(ours, 50) - q(base, 50):.3f}  p99 {q(ours, 99) - q(base, 99):.3f}")
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
+    """Arguments, if any, pick the workloads whose titles contain one of them ("pty", "binary"); "echo"
+    picks the echo latency test. With none, everything runs."""
+    only = [arg for arg in argv if arg != "echo"]
     missing = [tool for tool in ("tlog-rec", "script", "awk") if not shutil.which(tool)]
     if missing:
         print(f"benchmarks: missing {', '.join(missing)}", file=sys.stderr)
         return 1
     with tempfile.TemporaryDirectory(prefix="sessrec-bench-") as name:
         tmp = Path(name)
-        throughput(make_inputs(tmp), tmp)
-        echo_latency(tmp)
+        if only or not argv:
+            throughput(make_inputs(tmp), tmp, only)
+        if not argv or "echo" in argv:
+            echo_latency(tmp)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -62,9 +62,14 @@ class Sink:
         if self.encoder.t0 is None:
             self.framer.start_real_ms = int(time.time() * 1000 - (time.monotonic() - t) * 1000)
 
-    def output(self, t: float, data: bytes) -> None:
+    def output(self, t: float, data: bytes, write: bool = True) -> None:
+        """Record output; `write=False` leaves finished messages for `write_finished`."""
         self._started(t)
         self.encoder.output(t, data)
+        if write and self.encoder.bodies:
+            self._write()
+
+    def write_finished(self) -> None:
         if self.encoder.bodies:
             self._write()
 

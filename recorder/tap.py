@@ -15,10 +15,11 @@ import time
 from collections.abc import Sequence
 
 from .sink import Sink
+from .tlogformat import is_text
 from .writers import WriterError
 
 CHUNK = 1 << 16
-BURST_AFTER = 1024  # a PTY read this big suggests a flood: read on without waiting (see _read_burst)
+BURST_AFTER = 1024  # a PTY read this big suggests a flood: read on without waiting (see _record_burst)
 EXIT_WRITER_FAILED = 74  # EX_IOERR
 FORWARDED = (signal.SIGTERM, signal.SIGHUP)
 
@@ -299,8 +300,8 @@ def run_pty(argv: Sequence[str], sink: Sink, log_input: bool = False, env: dict 
                     if ev & (select.POLLIN | select.POLLHUP | select.POLLERR):
                         data = _read_nb(master)
                         if data and len(data) >= BURST_AFTER:
-                            data = _read_burst(master, data)
-                        if data:
+                            _write_all(1, _record_burst(master, data, sink))
+                        elif data:
                             loop.record_output(data)
                             _write_all(1, data)
                         elif data is not None:
@@ -345,21 +346,35 @@ def _read_nb(fd: int) -> bytes | None:
         return None
 
 
-def _read_burst(fd: int, data: bytes) -> bytes:
-    """`data` and whatever more is already waiting on non-blocking `fd`, up to CHUNK: a PTY hands out
-    about 4 KiB a read, and every read costs a log write and the encoder's per-chunk work."""
+def _record_burst(fd: int, data: bytes, sink: Sink) -> bytes:
+    """Record `data` and whatever more is already waiting on non-blocking `fd`, up to CHUNK, and return it
+    all for delivery. A PTY hands out at most 4 KiB a read and the kernel refills it only after the read
+    (in a worker thread), so a read right after a read waits for that; encoding each piece of text
+    before the next read does the two at once. A burst that starts with binary data is recorded in one
+    piece at the end (the encoder's checks for binary data cost per chunk), and the log is written once,
+    at the end: a write per read would cost more than the waiting."""
+    t = time.monotonic()
+    piecewise = is_text(data)
     parts = [data]
     size = len(data)
-    while size < CHUNK:
+    while True:
+        if piecewise:
+            sink.output(t, data, write=False)
+        if size >= CHUNK:
+            break
         try:
-            more = os.read(fd, CHUNK - size)
+            data = os.read(fd, CHUNK - size)
         except OSError:  # nothing yet (EAGAIN), or EOF/EIO, which the next read reports again
             break
-        if not more:
+        if not data:
             break
-        parts.append(more)
-        size += len(more)
-    return b"".join(parts) if len(parts) > 1 else data
+        parts.append(data)
+        size += len(data)
+    whole = b"".join(parts) if len(parts) > 1 else parts[0]
+    if not piecewise:
+        sink.output(t, whole, write=False)
+    sink.write_finished()
+    return whole
 
 
 def _wait_pty(child) -> int:

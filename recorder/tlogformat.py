@@ -350,10 +350,14 @@ class Encoder:
         enc = escape_utf8(raw)
         ascii_only = chars == len(raw)
         plain = enc is raw  # nothing escaped
+        backslashes = not plain and b"\\" in raw
         at, end = 0, len(enc)
+        left_chars = chars  # in enc[at:]: the last piece's count comes free
         while at < end:
             if self._pos is None and self.fast:
-                at = self._text_messages(ms, output, enc, at, ascii_only, plain)
+                at, left_chars = self._text_messages(
+                    ms, output, enc, at, left_chars, ascii_only, plain, backslashes
+                )
             room, merge = self._begin(t, ms)
             left = end - at
             _, growth = self._grow(kind, left, 0, merge)  # an upper bound: count <= bytes
@@ -367,7 +371,8 @@ class Encoder:
                         continue
                     cut = at + _char_len(enc, at)
             seg = enc[at:cut] if at or cut < end else enc
-            count = chars if seg is enc else _code_points(seg, ascii_only, plain)
+            count = left_chars if cut == end else _code_points(seg, ascii_only, plain, backslashes)
+            left_chars -= count
             new, growth = self._grow(kind, count, 0, merge)
             self._commit(ms, new, growth, len(seg))
             self._streams[output].txt.append(seg)
@@ -376,10 +381,19 @@ class Encoder:
                 self.flush()
 
     def _text_messages(
-        self, ms: int, output: bool, enc: bytes, at: int, ascii_only: bool, plain: bool
-    ) -> int:
+        self,
+        ms: int,
+        output: bool,
+        enc: bytes,
+        at: int,
+        chars: int,
+        ascii_only: bool,
+        plain: bool,
+        backslashes: bool,
+    ) -> tuple[int, int]:
         """From a fresh message on, the bodies the loop in `_add_text` would make for all but the last piece
-        of `enc[at:]`, without its per-message bookkeeping; returns where that last piece starts."""
+        of `enc[at:]` (of `chars` characters), without its per-message bookkeeping; returns where that last
+        piece starts and its characters."""
         kind = ">" if output else "<"
         window = self._window_record()
         room = self.payload - len(window)
@@ -389,12 +403,14 @@ class Encoder:
             left = end - at
             growth = 1 + len(str(left))
             if left + growth <= room:
-                return at
+                return at, chars
             cut = _cut(enc, at, at + room - growth)
             if cut == at:
                 cut = at + _char_len(enc, at)
             seg = enc[at:cut]
-            timing = f"{window}{kind}{_code_points(seg, ascii_only, plain)}"
+            count = _code_points(seg, ascii_only, plain, backslashes)
+            chars -= count
+            timing = f"{window}{kind}{count}"
             self.bodies.append(Body(ms, _solo_payload(output, timing, seg, b"")))
             at = cut
 
@@ -543,6 +559,17 @@ def _is_flood(data: bytes, bad: int) -> bool:
     return len(_BIN_RUN.findall(sample)) * 32 > len(sample)
 
 
+def is_text(data: bytes) -> bool:
+    """Valid UTF-8 but for an incomplete last character, or mostly printable ASCII: data for the text path,
+    whose cost per byte hardly depends on the size of the chunks the data comes in (unlike the checks for
+    binary data, which sample every chunk)."""
+    try:
+        _utf8_decode(data, "strict", False)
+    except UnicodeDecodeError:
+        return len(data.translate(None, _PRINTABLE)) * 2 <= len(data)
+    return True
+
+
 def _incomplete_tail(data: bytes) -> int:
     """How many bytes at the end start a UTF-8 sequence that the next chunk may complete."""
     end = data[-3:]
@@ -556,15 +583,21 @@ def _char_len(enc: bytes, at: int) -> int:
     return 1 if first < 0x80 else 2 if first < 0xE0 else 3 if first < 0xF0 else 4
 
 
-def _code_points(seg: bytes, ascii_only: bool, plain: bool = False) -> int:
-    """Characters in a piece of escaped UTF-8 (`plain`: without escapes), counting each escape as one."""
+_NOT_CONT = bytes(b for b in range(256) if not 0x80 <= b < 0xC0)  # all but UTF-8 continuation bytes
+_NOT_CONT_OR_BACKSLASH = _NOT_CONT.replace(b"\\", b"")
+
+
+def _code_points(seg: bytes, ascii_only: bool, plain: bool = False, backslashes: bool = True) -> int:
+    """Characters in a piece of escaped UTF-8 (`plain`: without escapes), counting each escape as one;
+    `backslashes`: the text may have had backslashes (their escapes make counting backslashes ambiguous).
+    A character is a byte that is no continuation byte, an escape a backslash and one byte more
+    (`\\u00xx`: five more)."""
     if plain:
         return len(seg) if ascii_only else len(seg.decode())
-    if b"\\\\" in seg:  # an escaped backslash makes the counts below ambiguous
+    if backslashes and b"\\\\" in seg:
         return len(json.loads(b'"' + seg + b'"'))
-    backslashes = seg.count(b"\\")
-    chars = len(seg) if ascii_only else len(seg.decode())
-    return chars - backslashes - 4 * seg.count(b"\\u")
+    # One C pass keeps the continuation bytes and backslashes, which are the bytes not counted.
+    return len(seg) - len(seg.translate(None, _NOT_CONT_OR_BACKSLASH)) - 4 * seg.count(b"\\u")
 
 
 # -- decoding -----------------------------------------------------------------------------------------

@@ -16,10 +16,13 @@ from recorder.tlogformat import (
     Framer,
     Reader,
     _bin_digits,
+    _code_points,
+    _cut,
     _incomplete_tail,
     _is_flood,
     escape,
     escape_utf8,
+    is_text,
 )
 from tests.recorder_helpers import META
 
@@ -33,6 +36,28 @@ texty = st.text(alphabet=st.sampled_from(SPECIALS + "au\\é日𝄞 ") | encodabl
 @given(st.text(alphabet=encodable, max_size=200) | texty)
 def test_escape_utf8_is_escape(text: str) -> None:
     assert escape_utf8(text.encode()) == escape(text).encode()
+
+
+@settings(max_examples=500, deadline=None)
+@given(texty, st.data())
+def test_code_points_count_characters_of_escaped_pieces(text: str, data) -> None:
+    """Counting continuation bytes and escapes, as the encoder does on its message-sized pieces."""
+    raw = text.encode()
+    enc = escape_utf8(raw)
+    at = _cut(enc, 0, data.draw(st.integers(0, len(enc))))
+    end = _cut(enc, at, data.draw(st.integers(at, len(enc))))
+    seg = enc[at:end]
+    expected = len(json.loads(b'"' + seg + b'"'))
+    ascii_only, plain = raw.isascii(), enc is raw
+    assert _code_points(seg, ascii_only, plain, b"\\" in raw) == expected
+    assert _code_points(seg, ascii_only, plain) == expected
+
+
+def test_is_text() -> None:
+    rng = random.Random(1)
+    assert is_text(("déjà vu 日本語 \x1b[1m\n" * 300).encode()[:4095])  # cut inside a character
+    assert is_text("plain latin-1 caf\xe9\n".encode("latin-1") * 100)
+    assert not is_text(rng.randbytes(4096))
 
 
 @settings(max_examples=300, deadline=None)
