@@ -9,29 +9,33 @@ import sys
 import termios
 from pathlib import Path
 
-from recorder.tlogformat import Encoder, Framer, Meta
+from recorder.tlogformat import Body, Encoder, Framer, Meta
 
 ROOT = Path(__file__).resolve().parent.parent
 TLOG_CLEANUP = b"\x1b[0m\x1b[?25h\n\x00"
 META = Meta("host.example", "rec-1", "user", "xterm", 1)
 
 
-def encode(events: list[tuple[str, object]], payload: int = 2048, step: float = 0.0013) -> bytes:
-    """Events ('o'|'i', bytes) or ('w', (w, h)) a fixed step apart, as a complete log."""
-    enc, framer = Encoder(payload), Framer(META, 1_700_000_000_000)
-    lines: list[bytes] = []
-    for n, (kind, data) in enumerate(events):
-        t = n * step
+def encode_bodies(enc: Encoder, events: list[tuple[float, str, object]]) -> list[Body]:
+    """Feed (seconds, 'o'|'i'|'w', data) events to `enc` and finish it; the message bodies in order."""
+    bodies: list[Body] = []
+    for t, kind, data in events:
         if kind == "o":
             enc.output(t, data)
         elif kind == "i":
             enc.input(t, data)
         else:
             enc.window(t, *data)
-        lines += [framer.frame(b)[1] for b in enc.take()]
+        bodies += enc.take()
     enc.finish()
-    lines += [framer.frame(b)[1] for b in enc.take()]
-    return b"".join(lines)
+    return bodies + enc.take()
+
+
+def encode(events: list[tuple[str, object]], payload: int = 2048, step: float = 0.0013) -> bytes:
+    """Events ('o'|'i', bytes) or ('w', (w, h)) a fixed step apart, as a complete log."""
+    framer = Framer(META, 1_700_000_000_000)
+    timed = [(n * step, kind, data) for n, (kind, data) in enumerate(events)]
+    return b"".join(framer.frame(b)[1] for b in encode_bodies(Encoder(payload), timed))
 
 
 def tlog_play(path: Path, *extra: str) -> bytes:

@@ -13,23 +13,15 @@ import pytest
 
 from recorder.tlogformat import Encoder, Framer, Meta
 from recorder.writers import JournalWriter
-from tests.recorder_helpers import ROOT, run_on_pty, sessrec
+from tests.recorder_helpers import ROOT, encode_bodies, run_on_pty, sessrec
 
 START_MS = 1_700_000_000_000
 
 
 def _log(meta: Meta, events: list[tuple[float, str, object]], payload: int = 64) -> list[bytes]:
     """Lines of a recording of (seconds, 'o'|'i'|'w', data) events."""
-    enc, framer = Encoder(payload), Framer(meta, START_MS)
-    for t, kind, data in events:
-        if kind == "o":
-            enc.output(t, data)
-        elif kind == "i":
-            enc.input(t, data)
-        else:
-            enc.window(t, *data)
-    enc.finish()
-    return [framer.frame(body)[1] for body in enc.take()]
+    framer = Framer(meta, START_MS)
+    return [framer.frame(body)[1] for body in encode_bodies(Encoder(payload), events)]
 
 
 def _cast(output: bytes) -> tuple[dict, list[list]]:

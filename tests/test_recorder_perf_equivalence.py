@@ -24,7 +24,7 @@ from recorder.tlogformat import (
     escape_utf8,
     is_text,
 )
-from tests.recorder_helpers import META
+from tests.recorder_helpers import META, encode_bodies
 
 SPECIALS = "".join(map(chr, range(0x20))) + '"\\\x7f'
 # Encodable text only: lone surrogates have no UTF-8 form, so a recorder never sees them.
@@ -75,18 +75,7 @@ def test_incomplete_tail_is_the_decoders(data: bytes) -> None:
 
 
 def _bodies(events, payload: int, fast: bool) -> list:
-    enc = Encoder(payload, fast=fast)
-    bodies = []
-    for t, kind, data in events:
-        if kind == "o":
-            enc.output(t, data)
-        elif kind == "i":
-            enc.input(t, data)
-        else:
-            enc.window(t, *data)
-        bodies += enc.take()
-    enc.finish()
-    return bodies + enc.take()
+    return encode_bodies(Encoder(payload, fast=fast), events)
 
 
 def _chunk(rng: random.Random) -> bytes:
