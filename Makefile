@@ -32,7 +32,7 @@ bench: deps
 	$(PY) -m benchmarks
 
 schema:
-	$(SYSTEM_PYTHON) -m ipa_plugin.layout > ipa_plugin/schema.d/75-sessionrecording.ldif
+	$(SYSTEM_PYTHON) -m ipa_plugin.policy.layout > ipa_plugin/schema.d/75-sessionrecording.ldif
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -6,7 +6,7 @@ update file (a test checks it is current). Stays free of third-party imports: in
 
 from __future__ import annotations
 
-from ipa_plugin import layout
+from ipa_plugin.policy import layout
 
 PRIVILEGE = "Session Recording Administrators"
 PRIVILEGE_DESCRIPTION = "Manage session recording rules"

@@ -23,8 +23,12 @@ HERE = Path(__file__).resolve().parent
 NAME = "sessionrecording"
 SCHEMA = "75-sessionrecording.ldif"
 UPDATE = "75-sessionrecording.update"
-# The pure modules the server plugin imports, installed as the package ipa_plugin.
-PACKAGE_MODULES = ("__init__.py", "layout.py", "values.py", "access.py")
+# The pure modules the server plugin imports, installed as the package ipa_plugin (policy: every module).
+PACKAGE_MODULES = (
+    "__init__.py",
+    "access.py",
+    *sorted(f"policy/{p.name}" for p in (HERE / "policy").glob("*.py")),
+)
 
 # FreeIPA's directories (ipaplatform.base.paths: EXTERNAL_SCHEMA_DIR, UPDATES_DIR, IPA_JS_PLUGINS_DIR).
 SCHEMA_DIR = Path("/usr/share/ipa/schema.d")

@@ -50,8 +50,12 @@ class Sink:
         payload: int = 2048,
         latency: float = 10.0,
         limiter: RateLimiter | None = None,
+        log_output: bool = True,
+        log_window: bool = True,
     ) -> None:
         self.writer = writer
+        self.log_output = log_output
+        self.log_window = log_window
         self.encoder = Encoder(payload)
         self.framer = Framer(meta)
         self.latency = latency
@@ -65,6 +69,8 @@ class Sink:
     def output(self, t: float, data: bytes, write: bool = True) -> None:
         """Record output; `write=False` leaves finished messages for `write_finished`."""
         self._started(t)
+        if not self.log_output:
+            return
         self.encoder.output(t, data)
         if write and self.encoder.bodies:
             self._write()
@@ -81,6 +87,8 @@ class Sink:
 
     def window(self, t: float, width: int, height: int) -> None:
         self._started(t)
+        if not self.log_window:
+            return
         self.encoder.window(t, width, height)
         if self.encoder.bodies:
             self._write()

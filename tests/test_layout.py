@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ipa_plugin import layout
+from ipa_plugin.policy import layout
 
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "ipa_plugin" / "schema.d" / "75-sessionrecording.ldif"
 
@@ -21,7 +21,7 @@ def test_oids_are_unique_and_under_our_arc() -> None:
 
 
 def test_rule_attributes_cover_every_option_once() -> None:
-    names = [a.name.lower() for a in layout.OPTION_ATTRIBUTES]
+    names = [a.attribute.lower() for a in layout.OPTION_ATTRIBUTES]
     assert len(names) == len(set(names))
     assert set(names) <= {a.lower() for a in layout.RULE_ATTRIBUTES}
     assert layout.container_dn("dc=ipa,dc=test") == "cn=sessionrecording,dc=ipa,dc=test"

@@ -13,7 +13,8 @@ import ldap
 import ldap.schema
 import pytest
 
-from ipa_plugin import access, layout, values
+from ipa_plugin import access
+from ipa_plugin.policy import layout, options
 from tests.ipa import COMMAND_SUFFIXES, stubs
 from tests.lab.lab import Lab
 
@@ -85,7 +86,7 @@ def test_every_param_maps_onto_a_schema_attribute_of_the_right_syntax(
         assert name == name.lower() and at.names[0].lower() == name
         if name != layout.ATTR_NAME.lower():
             assert at.syntax == SYNTAX_OF_KIND[param.kind], name
-            if name in {a.name.lower() for a in layout.OPTION_ATTRIBUTES}:
+            if name in {a.attribute.lower() for a in layout.OPTION_ATTRIBUTES}:
                 assert bool(at.single_value) != param.multivalue, name
             else:  # IPA's own multi-valued attributes (description, categories) are used single-valued
                 assert not (at.single_value and param.multivalue), name
@@ -95,7 +96,7 @@ def test_every_param_maps_onto_a_schema_attribute_of_the_right_syntax(
 def test_every_option_attribute_has_a_param(plugin: tuple[types.ModuleType, stubs.Registered]) -> None:
     declared = params(plugin)
     for option in layout.OPTION_ATTRIBUTES:
-        assert option.name.lower() in declared, option.name
+        assert option.attribute.lower() in declared, option.name
     for attr in (
         layout.ATTR_USER_CATEGORY,
         layout.ATTR_HOST_CATEGORY,
@@ -111,36 +112,26 @@ def test_every_option_attribute_has_a_param(plugin: tuple[types.ModuleType, stub
 def test_value_formats_come_from_layout_and_values(plugin: tuple[types.ModuleType, stubs.Registered]) -> None:
     p = params(plugin)
     assert tuple(p[layout.ATTR_KIND.lower()].kw["values"]) == layout.KINDS
-    assert tuple(p[layout.ATTR_LIMIT_ACTION.lower()].kw["values"]) == layout.LIMIT_ACTIONS
+    assert tuple(p[options.ATTRIBUTE["limit_action"].lower()].kw["values"]) == options.LIMIT_ACTIONS
     assert tuple(p[layout.ATTR_USER_CATEGORY.lower()].kw["values"]) == (layout.CATEGORY_ALL,)
     assert p[layout.ATTR_USER_CATEGORY.lower()].kw["cli_name"] == "usercat"
     assert p[layout.ATTR_HOST_CATEGORY.lower()].kw["cli_name"] == "hostcat"
-    ranges = {
-        layout.ATTR_PRIORITY: values.PRIORITY_RANGE,
-        layout.ATTR_LATENCY: values.LATENCY_RANGE,
-        layout.ATTR_PAYLOAD: values.PAYLOAD_RANGE,
-        layout.ATTR_RATE: values.RATE_RANGE,
-        layout.ATTR_BURST: values.BURST_RANGE,
-    }
-    for attr, (low, high) in ranges.items():
-        kw = p[attr.lower()].kw
-        assert (kw["minvalue"], kw["maxvalue"]) == (low, high), attr
-    assert values.LATENCY_RANGE[0] >= 1 and values.PAYLOAD_RANGE[0] >= 32 and values.RATE_RANGE[0] == 0
-    defaults = {
-        layout.ATTR_LOG_INPUT: False,
-        layout.ATTR_LOG_OUTPUT: True,
-        layout.ATTR_LOG_WINDOW: True,
-        layout.ATTR_AUDIT_COMMANDS: False,
-        layout.ATTR_KIND: layout.KIND_RECORD,
-        layout.ATTR_PRIORITY: 0,
-    }
-    for attr, default in defaults.items():
-        assert p[attr.lower()].kw["default"] == default and p[attr.lower()].kw["autofill"], attr
+    for setting in options.SETTINGS:
+        kw = p[setting.attribute.lower()].kw
+        assert kw["cli_name"] == setting.cli_name and kw["label"] == setting.label, setting.name
+        if setting.bounds is not None:
+            assert (kw["minvalue"], kw["maxvalue"]) == setting.bounds, setting.name
+        if setting.type in (options.Type.BOOL, options.Type.CHOICE) and "default" in kw:
+            assert kw["default"] == setting.default and kw["autofill"], setting.name
+    for unset_by_default in ("notice", "latency", "payload", "rate", "burst", "limit_action"):
+        assert "default" not in p[options.ATTRIBUTE[unset_by_default].lower()].kw, unset_by_default
+    assert p[layout.ATTR_KIND.lower()].kw["default"] == layout.KIND_RECORD
+    assert p[layout.ATTR_PRIORITY.lower()].kw["default"] == 0
 
 
 def test_watch_path_and_name_validation(plugin: tuple[types.ModuleType, stubs.Registered]) -> None:
     p = params(plugin)
-    (rule,) = p[layout.ATTR_WATCH_PATH.lower()].rules
+    (rule,) = p[options.ATTRIBUTE["watch_paths"].lower()].rules
     assert rule(lambda s: s, "wa:/etc/shadow") is None
     for bad in ("z:/etc", "r:relative", "r:/a/../b", "rr:/x"):
         assert rule(lambda s: s, bad), bad
@@ -172,7 +163,7 @@ def test_managed_permissions(
     membership = perms["System: Manage Session Recording Rule Membership"]["ipapermdefaultattr"]
     assert membership == {layout.ATTR_MEMBER_USER.lower(), layout.ATTR_MEMBER_HOST.lower()}
     modify = perms["System: Modify Session Recording Rules"]["ipapermdefaultattr"]
-    assert {a.name.lower() for a in layout.OPTION_ATTRIBUTES} <= modify and not modify & membership
+    assert {a.attribute.lower() for a in layout.OPTION_ATTRIBUTES} <= modify and not modify & membership
     read = perms["System: Read Session Recording Rules"]["ipapermdefaultattr"]
     assert {a.lower() for a in layout.RULE_ATTRIBUTES} <= read
 

@@ -13,8 +13,10 @@ import ldap.modlist
 import ldap.schema
 import pytest
 
-from ipa_plugin import access, layout
-from sssd_helper import rules
+from ipa_plugin import access
+from ipa_plugin.policy import dn as dns
+from ipa_plugin.policy import layout, options, rules
+from sssd_helper import directory
 from tests.ipa import updatefile
 from tests.lab.lab import Lab
 
@@ -32,10 +34,10 @@ def rule_entry(name: str, **attrs: list[str]) -> Attrs:
         layout.ATTR_ENABLED: [layout.LDAP_TRUE],
         layout.ATTR_KIND: [layout.KIND_RECORD],
         layout.ATTR_PRIORITY: ["0"],
-        layout.ATTR_LOG_INPUT: [layout.LDAP_FALSE],
-        layout.ATTR_LOG_OUTPUT: [layout.LDAP_TRUE],
-        layout.ATTR_LOG_WINDOW: [layout.LDAP_TRUE],
-        layout.ATTR_AUDIT_COMMANDS: [layout.LDAP_FALSE],
+        options.ATTRIBUTE["log_input"]: [layout.LDAP_FALSE],
+        options.ATTRIBUTE["log_output"]: [layout.LDAP_TRUE],
+        options.ATTRIBUTE["log_window"]: [layout.LDAP_TRUE],
+        options.ATTRIBUTE["audit_commands"]: [layout.LDAP_FALSE],
     }
     entry.update(attrs)
     return entry
@@ -89,11 +91,12 @@ def test_schema_has_rule_class_and_option_attributes(lab: Lab) -> None:
     )
     assert {a.lower() for a in inherited} <= names
     for option in layout.OPTION_ATTRIBUTES:
-        at = schema.get_obj(ldap.schema.AttributeType, option.name)
+        at = schema.get_obj(ldap.schema.AttributeType, option.attribute)
         assert at is not None, option.name
-        assert at.oid == option.oid and at.syntax == option.syntax
-        assert bool(at.single_value) == option.single_value
-        assert option.name.lower() in names
+        syntax = layout.SYNTAX_BOOLEAN if option.type is options.Type.BOOL else at.syntax
+        assert at.oid == layout.attribute_oid(option) and at.syntax == syntax
+        assert bool(at.single_value) != option.multi_valued
+        assert option.attribute.lower() in names
     assert set(layout.RULE_ATTRIBUTES) <= {n for a in (*must.values(), *may.values()) for n in a.names} | {
         "cn"
     }
@@ -103,15 +106,18 @@ def test_schema_rejects_bad_values(lab: Lab, created: list[str]) -> None:
     conn = lab.ldap()
     base = layout.container_dn(lab.data.suffix)
     name = f"bad-{uuid.uuid4().hex[:8]}"
-    dn = rules.rule_dn(name, lab.data.suffix)
+    dn = dns.rule_dn(name, lab.data.suffix)
     cases = [
         ({layout.ATTR_PRIORITY: ["high"]}, ldap.INVALID_SYNTAX),
-        ({layout.ATTR_LATENCY: ["1.5"]}, ldap.INVALID_SYNTAX),
-        ({layout.ATTR_LOG_INPUT: ["yes"]}, ldap.INVALID_SYNTAX),
+        ({options.ATTRIBUTE["latency"]: ["1.5"]}, ldap.INVALID_SYNTAX),
+        ({options.ATTRIBUTE["log_input"]: ["yes"]}, ldap.INVALID_SYNTAX),
         ({layout.ATTR_ENABLED: ["on"]}, ldap.INVALID_SYNTAX),
         ({layout.ATTR_MEMBER_HOST: ["not a dn"]}, ldap.INVALID_SYNTAX),
-        ({layout.ATTR_PAYLOAD: ["64", "128"]}, (ldap.CONSTRAINT_VIOLATION, ldap.OBJECT_CLASS_VIOLATION)),
-        ({layout.ATTR_NOTICE: ["a", "b"]}, (ldap.CONSTRAINT_VIOLATION, ldap.OBJECT_CLASS_VIOLATION)),
+        (
+            {options.ATTRIBUTE["payload"]: ["64", "128"]},
+            (ldap.CONSTRAINT_VIOLATION, ldap.OBJECT_CLASS_VIOLATION),
+        ),
+        ({options.ATTRIBUTE["notice"]: ["a", "b"]}, (ldap.CONSTRAINT_VIOLATION, ldap.OBJECT_CLASS_VIOLATION)),
         ({"fqdn": ["x.ipa.test"]}, ldap.OBJECT_CLASS_VIOLATION),  # not an attribute of the rule class
     ]
     for attrs, error in cases:
@@ -121,7 +127,9 @@ def test_schema_rejects_bad_values(lab: Lab, created: list[str]) -> None:
     del no_uid[layout.ATTR_UNIQUE_ID]
     with pytest.raises(ldap.OBJECT_CLASS_VIOLATION):  # ipaAssociation's MUST
         add(conn, dn, no_uid)
-    created.append(add(conn, dn, rule_entry(name, **{layout.ATTR_WATCH_PATH: ["r:/etc/a", "w:/etc/b"]})))
+    created.append(
+        add(conn, dn, rule_entry(name, **{options.ATTRIBUTE["watch_paths"]: ["r:/etc/a", "w:/etc/b"]}))
+    )
     assert conn.search_s(base, ldap.SCOPE_ONELEVEL, f"(cn={name})", ["1.1"])
 
 
@@ -133,7 +141,7 @@ class Rules:
 
 
 def host_conn(lab: Lab, fqdn: str) -> ldap.ldapobject.LDAPObject:
-    return lab.ldap(rules.host_dn(fqdn, lab.data.suffix), lab.data.password(fqdn))
+    return lab.ldap(dns.host_dn(fqdn, lab.data.suffix), lab.data.password(fqdn))
 
 
 @pytest.fixture
@@ -144,16 +152,16 @@ def lab_rules(lab: Lab, created: list[str]) -> Rules:
     conn = lab.ldap()
     p = f"t{uuid.uuid4().hex[:6]}-"
     specs = {
-        "direct": {layout.ATTR_MEMBER_HOST: [rules.host_dn("client1.ipa.test", s)]},
-        "clients": {layout.ATTR_MEMBER_HOST: [rules.hostgroup_dn("clients", s)]},
-        "production": {layout.ATTR_MEMBER_HOST: [rules.hostgroup_dn("production", s)]},
-        "db1": {layout.ATTR_MEMBER_HOST: [rules.host_dn("db1.ipa.test", s)]},
+        "direct": {layout.ATTR_MEMBER_HOST: [dns.host_dn("client1.ipa.test", s)]},
+        "clients": {layout.ATTR_MEMBER_HOST: [dns.hostgroup_dn("clients", s)]},
+        "production": {layout.ATTR_MEMBER_HOST: [dns.hostgroup_dn("production", s)]},
+        "db1": {layout.ATTR_MEMBER_HOST: [dns.host_dn("db1.ipa.test", s)]},
         "everywhere": {layout.ATTR_HOST_CATEGORY: ["all"], layout.ATTR_PRIORITY: ["5"]},
         "disabled": {layout.ATTR_HOST_CATEGORY: ["all"], layout.ATTR_ENABLED: [layout.LDAP_FALSE]},
     }
-    users = {layout.ATTR_MEMBER_USER: [rules.group_dn("staff", s)]}
+    users = {layout.ATTR_MEMBER_USER: [dns.group_dn("staff", s)]}
     for name, attrs in specs.items():
-        created.append(add(conn, rules.rule_dn(p + name, s), rule_entry(p + name, **users, **attrs)))
+        created.append(add(conn, dns.rule_dn(p + name, s), rule_entry(p + name, **users, **attrs)))
     return Rules(prefix=p, dns=list(created))
 
 
@@ -163,18 +171,18 @@ def seen(ruleset: rules.RuleSet, prefix: str) -> set[str]:
 
 def test_host_fetches_exactly_its_rules_with_its_own_bind(lab: Lab, lab_rules: Rules) -> None:
     s, p = lab.data.suffix, lab_rules.prefix
-    client1 = rules.fetch(host_conn(lab, "client1.ipa.test"), s, "client1.ipa.test")
+    client1 = directory.fetch(host_conn(lab, "client1.ipa.test"), s, "client1.ipa.test")
     assert client1.hostgroups == {"clients"}
     assert seen(client1, p) == {"direct", "clients", "everywhere"}
-    web1 = rules.fetch(host_conn(lab, "web1.ipa.test"), s, "web1.ipa.test")
+    web1 = directory.fetch(host_conn(lab, "web1.ipa.test"), s, "web1.ipa.test")
     assert web1.hostgroups == {"webservers", "production"}  # nested: production holds webservers
     assert seen(web1, p) == {"production", "everywhere"}
-    db1 = rules.fetch(host_conn(lab, "db1.ipa.test"), s, "db1.ipa.test")
+    db1 = directory.fetch(host_conn(lab, "db1.ipa.test"), s, "db1.ipa.test")
     assert seen(db1, p) == {"production", "db1", "everywhere"}
 
 
 def test_fetched_rules_decide_for_users_with_nested_groups(lab: Lab, lab_rules: Rules) -> None:
-    client1 = rules.fetch(host_conn(lab, "client1.ipa.test"), lab.data.suffix, "client1.ipa.test")
+    client1 = directory.fetch(host_conn(lab, "client1.ipa.test"), lab.data.suffix, "client1.ipa.test")
     p = lab_rules.prefix
     ours = rules.RuleSet(
         rules=tuple(r for r in client1.rules if r.name.startswith(p)),
@@ -193,7 +201,7 @@ def test_special_characters_in_host_names_are_escaped(lab: Lab, created: list[st
     tag = uuid.uuid4().hex[:6]
     fqdn = f'x*)(memberHost=*\\,=+<>;"#{tag}.ipa.test'
     password = "Lab-evil-host-Secret1"
-    dn = rules.host_dn(fqdn, s)
+    dn = dns.host_dn(fqdn, s)
     created.append(
         add(
             conn,
@@ -208,17 +216,17 @@ def test_special_characters_in_host_names_are_escaped(lab: Lab, created: list[st
         )
     )
     p = f"e{tag}-"
-    own = rules.rule_dn(p + "own,(x)=*", s)  # a rule name with DN- and filter-special characters
+    own = dns.rule_dn(p + "own,(x)=*", s)  # a rule name with DN- and filter-special characters
     created.append(add(conn, own, rule_entry(p + "own,(x)=*", **{layout.ATTR_MEMBER_HOST: [dn]})))
     created.append(
         add(
             conn,
-            rules.rule_dn(p + "db1", s),
-            rule_entry(p + "db1", **{layout.ATTR_MEMBER_HOST: [rules.host_dn("db1.ipa.test", s)]}),
+            dns.rule_dn(p + "db1", s),
+            rule_entry(p + "db1", **{layout.ATTR_MEMBER_HOST: [dns.host_dn("db1.ipa.test", s)]}),
         )
     )
     as_host = lab.ldap(dn, password)
-    fetched = rules.fetch(as_host, s, fqdn)
+    fetched = directory.fetch(as_host, s, fqdn)
     assert seen(fetched, p) == {"own,(x)=*"}
     assert fetched.rules and all(r.all_hosts or fqdn.casefold() in r.hosts for r in fetched.rules)
     # The same search unescaped would be an injection: it matches every rule naming any host.
@@ -318,7 +326,7 @@ def acl_tree(lab: Lab) -> Iterator[AclTree]:
         for fqdn in ("h1.acl.test", "h2.acl.test", "h3.acl.test"):
             hosts[fqdn] = add(
                 conn,
-                rules.host_dn(fqdn, s),
+                dns.host_dn(fqdn, s),
                 {
                     "objectClass": ["top", "nsHost", "ipaHost", "ipaObject"],
                     "cn": [fqdn],
@@ -336,14 +344,14 @@ def acl_tree(lab: Lab) -> Iterator[AclTree]:
             attrs["ipaUniqueID"] = [name]
             if hg[name]:
                 attrs["member"] = hg[name]
-            add(conn, rules.hostgroup_dn(name, s), attrs)
+            add(conn, dns.hostgroup_dn(name, s), attrs)
         conn.modify_s(
-            rules.hostgroup_dn("outer", s),
-            [(ldap.MOD_ADD, "member", [rules.hostgroup_dn("inner", s).encode()])],
+            dns.hostgroup_dn("outer", s),
+            [(ldap.MOD_ADD, "member", [dns.hostgroup_dn("inner", s).encode()])],
         )
         user = add(
             conn,
-            rules.user_dn("u1", s),
+            dns.user_dn("u1", s),
             {
                 "objectClass": ["top", "person", "inetOrgPerson"],
                 "uid": ["u1"],
@@ -354,14 +362,14 @@ def acl_tree(lab: Lab) -> Iterator[AclTree]:
         )
         names = {
             "h1": ("r-h1", {layout.ATTR_MEMBER_HOST: [hosts["h1.acl.test"]]}),
-            "outer": ("r-outer", {layout.ATTR_MEMBER_HOST: [rules.hostgroup_dn("outer", s)]}),
+            "outer": ("r-outer", {layout.ATTR_MEMBER_HOST: [dns.hostgroup_dn("outer", s)]}),
             "h3": ("r-h3", {layout.ATTR_MEMBER_HOST: [hosts["h3.acl.test"]]}),
             "all": ("r-all", {layout.ATTR_HOST_CATEGORY: ["all"]}),
         }
         for name, attrs in names.values():
             add(
                 conn,
-                rules.rule_dn(name, s),
+                dns.rule_dn(name, s),
                 rule_entry(name, **{layout.ATTR_USER_CATEGORY: ["all"]}, **attrs),
             )
         yield AclTree(lab=lab, hosts=hosts, user=user, rule_names={k: v[0] for k, v in names.items()})
@@ -429,10 +437,10 @@ def test_users_and_anonymous_read_no_rules(lab: Lab, acl_tree: AclTree) -> None:
 
 def test_host_fetch_through_the_acis(acl_tree: AclTree) -> None:
     dn = acl_tree.hosts["h2.acl.test"]
-    fetched = rules.fetch(acl_tree.conn(dn), ACL_SUFFIX, "h2.acl.test")
+    fetched = directory.fetch(acl_tree.conn(dn), ACL_SUFFIX, "h2.acl.test")
     assert fetched.hostgroups == {"inner", "outer"}
     assert {r.name for r in fetched.rules} == {acl_tree.rule_names["outer"], acl_tree.rule_names["all"]}
     assert fetched.decide("anyone", []).record
     # Every attribute the host fetches is readable, none is withheld by the ACI's targetattr.
     outer = next(r for r in fetched.rules if r.name == acl_tree.rule_names["outer"])
-    assert outer.hostgroups == {"outer"} and outer.all_users and outer.log_output is True
+    assert outer.hostgroups == {"outer"} and outer.all_users and outer.option("log_output") is True

@@ -46,8 +46,12 @@ def test_stages_files_where_freeipa_reads_them(tmp_path: Path) -> None:
             "usr/lib/python3/dist-packages/ipaserver/plugins/sessionrecording.py",
             "usr/lib/python3/dist-packages/ipa_plugin/__init__.py",
             "usr/lib/python3/dist-packages/ipa_plugin/access.py",
-            "usr/lib/python3/dist-packages/ipa_plugin/layout.py",
-            "usr/lib/python3/dist-packages/ipa_plugin/values.py",
+            "usr/lib/python3/dist-packages/ipa_plugin/policy/__init__.py",
+            "usr/lib/python3/dist-packages/ipa_plugin/policy/dn.py",
+            "usr/lib/python3/dist-packages/ipa_plugin/policy/layout.py",
+            "usr/lib/python3/dist-packages/ipa_plugin/policy/options.py",
+            "usr/lib/python3/dist-packages/ipa_plugin/policy/rules.py",
+            "usr/lib/python3/dist-packages/ipa_plugin/policy/values.py",
             "usr/share/ipa/schema.d/75-sessionrecording.ldif",
             "usr/share/ipa/updates/75-sessionrecording.update",
             "usr/share/ipa/ui/js/plugins/sessionrecording/sessionrecording.js",
@@ -61,7 +65,7 @@ def test_installed_modules_import_nothing_outside_the_standard_library() -> None
     """The server gets only PACKAGE_MODULES; they must not need the project's other dependencies."""
     code = (
         "import sys; sys.path[:0] = [sys.argv[1]]\n"
-        "import ipa_plugin.layout, ipa_plugin.values, ipa_plugin.access\n"
+        "import ipa_plugin.policy.rules, ipa_plugin.access\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('ldap', 'dbus_next', 'sssd_helper')]\n"
         "assert not bad, bad\n"
     )

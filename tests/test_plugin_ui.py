@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from ipa_plugin import layout
+from ipa_plugin.policy import layout, options
 
 ROOT = Path(__file__).resolve().parents[1]
 UI = ROOT / "ipa_plugin" / "ui" / "sessionrecording" / "sessionrecording.js"
@@ -48,7 +48,7 @@ def test_module_uses_only_freeipa_modules(registered: dict[str, Any]) -> None:
 
 
 def test_attribute_names_are_the_layouts(registered: dict[str, Any]) -> None:
-    names = {a.name.lower() for a in layout.OPTION_ATTRIBUTES} | {layout.ATTR_ENABLED.lower()}
+    names = {a.attribute.lower() for a in layout.OPTION_ATTRIBUTES} | {layout.ATTR_ENABLED.lower()}
     assert set(registered["attr"].values()) == names
 
 
@@ -74,14 +74,14 @@ def test_details_facet_has_every_option_and_membership_tables(registered: dict[s
     details = registered["entities"][0]["spec"]["facets"][1]
     fields = {f["name"]: f for f in details["fields"]}
     for option in layout.OPTION_ATTRIBUTES:
-        assert option.name.lower() in fields, option.name
+        assert option.attribute.lower() in fields, option.name
     for name in ("cn", "description", "usercategory", "hostcategory"):
         assert name in fields
-    assert fields[layout.ATTR_WATCH_PATH.lower()]["$type"] == "multivalued"
+    assert fields[options.ATTRIBUTE["watch_paths"].lower()]["$type"] == "multivalued"
     kinds = [o["value"] for o in fields[layout.ATTR_KIND.lower()]["options"]]
     assert kinds == list(layout.KINDS)
-    actions = [o["value"] for o in fields[layout.ATTR_LIMIT_ACTION.lower()]["options"] if o["value"]]
-    assert actions == list(layout.LIMIT_ACTIONS)
+    actions = [o["value"] for o in fields[options.ATTRIBUTE["limit_action"].lower()]["options"] if o["value"]]
+    assert actions == list(options.LIMIT_ACTIONS)
     tables = {}
     for section in details["widgets"]:
         for widget in section["widgets"]:

@@ -22,7 +22,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("-o", "--output", metavar="FILE", help="append to FILE (implies --writer file)")
     p.add_argument("--writer", choices=WRITERS, help="where messages go (default: journal, or file with -o)")
-    p.add_argument("--input", action=argparse.BooleanOptionalAction, default=False, help="log input (off)")
+    p.add_argument(
+        "--input", "--log-input", action=argparse.BooleanOptionalAction, default=False, help="log input (off)"
+    )
+    p.add_argument(
+        "--log-output", action=argparse.BooleanOptionalAction, default=True, help="log output (on)"
+    )
+    p.add_argument(
+        "--log-window", action=argparse.BooleanOptionalAction, default=True, help="log window changes (on)"
+    )
     p.add_argument("--latency", type=float, default=10.0, metavar="S", help="max seconds data is buffered")
     p.add_argument("--payload", type=int, default=2048, metavar="BYTES", help="max encoded I/O per message")
     p.add_argument("--rate", type=float, default=16384, metavar="B/S", help="rate limit, bytes/s")
@@ -108,7 +116,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"sessrec record: {exc}; not starting an unrecorded session", file=sys.stderr)
         return 1
     limiter = RateLimiter(args.rate, args.burst, args.limit_action) if args.limit_action != "pass" else None
-    sink = Sink(writer, meta, payload=args.payload, latency=args.latency, limiter=limiter)
+    sink = Sink(
+        writer,
+        meta,
+        payload=args.payload,
+        latency=args.latency,
+        limiter=limiter,
+        log_output=args.log_output,
+        log_window=args.log_window,
+    )
     interactive = os.isatty(0)
     notice = DEFAULT_NOTICE if args.notice is None else args.notice
     if notice and interactive:

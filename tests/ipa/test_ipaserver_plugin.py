@@ -9,8 +9,9 @@ from typing import Any
 import ldap
 import pytest
 
-from ipa_plugin import layout
-from sssd_helper import rules
+from ipa_plugin.policy import dn as dns
+from ipa_plugin.policy import layout, options, rules
+from sssd_helper import directory
 from tests.ipa import COMMAND_SUFFIXES
 from tests.ipa.conftest import MODULES, IpaDirectory, skip_reason
 
@@ -43,7 +44,7 @@ def rule(cmd: Any) -> Any:
 
 
 def raw(ipa_directory: IpaDirectory, name: str) -> dict[str, list[str]]:
-    found = ipa_directory.ldap().search_s(rules.rule_dn(name, ipa_directory.suffix), ldap.SCOPE_BASE)
+    found = ipa_directory.ldap().search_s(dns.rule_dn(name, ipa_directory.suffix), ldap.SCOPE_BASE)
     return {k.lower(): [v.decode() for v in vs] for k, vs in found[0][1].items()}
 
 
@@ -70,11 +71,11 @@ def test_add_show_find_and_defaults(cmd: Any, rule: str, ipa_directory: IpaDirec
     assert entry["ipaenabledflag"] == ["TRUE"]
     assert entry[layout.ATTR_KIND.lower()] == ["record"]
     assert entry[layout.ATTR_PRIORITY.lower()] == ["0"]
-    assert entry[layout.ATTR_LOG_INPUT.lower()] == ["FALSE"]
-    assert entry[layout.ATTR_LOG_OUTPUT.lower()] == ["TRUE"]
-    assert entry[layout.ATTR_LOG_WINDOW.lower()] == ["TRUE"]
-    assert entry[layout.ATTR_AUDIT_COMMANDS.lower()] == ["FALSE"]
-    assert entry[layout.ATTR_NOTICE.lower()] == ["You are recorded"]
+    assert entry[options.ATTRIBUTE["log_input"].lower()] == ["FALSE"]
+    assert entry[options.ATTRIBUTE["log_output"].lower()] == ["TRUE"]
+    assert entry[options.ATTRIBUTE["log_window"].lower()] == ["TRUE"]
+    assert entry[options.ATTRIBUTE["audit_commands"].lower()] == ["FALSE"]
+    assert entry[options.ATTRIBUTE["notice"].lower()] == ["You are recorded"]
     shown = cmd.sessionrecording_show(rule)["result"]
     assert list(shown["cn"]) == [rule] and list(shown["description"]) == ["test rule"]
     found = cmd.sessionrecording_find(rule)
@@ -98,36 +99,27 @@ def test_all_options_are_stored_and_read_back(cmd: Any, rule: str, ipa_directory
         ipasessionrecordinglogwindow=False,
         ipasessionrecordinglatency=3,
         ipasessionrecordingpayload=512,
-        ipasessionrecordingratelimit=0,
-        ipasessionrecordingburst=100,
+        ipasessionrecordingratelimit=2048,
+        ipasessionrecordingburst=8192,
         ipasessionrecordinglimitaction="drop",
         ipasessionrecordingauditcommands=True,
         ipasessionrecordingwatchpath=["wa:/etc/shadow", "x:/usr/bin/sudo"],
     )
     parsed = rules.Rule.from_entry(
-        rules.rule_dn(rule, ipa_directory.suffix), raw(ipa_directory, rule), ipa_directory.suffix
+        dns.rule_dn(rule, ipa_directory.suffix), raw(ipa_directory, rule), ipa_directory.suffix
     )
     assert parsed.kind == "exempt" and parsed.priority == 42
-    assert (parsed.log_input, parsed.log_output, parsed.log_window, parsed.audit_commands) == (
-        True,
-        False,
-        False,
-        True,
-    )
-    assert (parsed.latency, parsed.payload, parsed.rate, parsed.burst, parsed.limit_action) == (
-        3,
-        512,
-        0,
-        100,
-        "drop",
-    )
-    assert [str(w) for w in parsed.watch_paths] == ["wa:/etc/shadow", "x:/usr/bin/sudo"]
+    flags = ("log_input", "log_output", "log_window", "audit_commands")
+    assert [parsed.option(o) for o in flags] == [True, False, False, True]
+    limits = ("latency", "payload", "rate", "burst", "limit_action")
+    assert [parsed.option(o) for o in limits] == [3, 512, 2048, 8192, "drop"]
+    assert [str(w) for w in parsed.option("watch_paths")] == ["wa:/etc/shadow", "x:/usr/bin/sudo"]
     cmd.sessionrecording_mod(
         rule, ipasessionrecordingpriority=7, ipasessionrecordingwatchpath=["r:/etc/passwd"]
     )
     entry = raw(ipa_directory, rule)
     assert entry[layout.ATTR_PRIORITY.lower()] == ["7"]
-    assert entry[layout.ATTR_WATCH_PATH.lower()] == ["r:/etc/passwd"]
+    assert entry[options.ATTRIBUTE["watch_paths"].lower()] == ["r:/etc/passwd"]
     assert cmd.sessionrecording_find(ipasessionrecordingkind="exempt", cn=rule)["count"] == 1
 
 
@@ -148,13 +140,13 @@ def test_members_resolve_to_dns_and_unknown_ones_fail_softly(
     assert out["completed"] == 2
     assert [f[0] for f in out["failed"]["memberhost"]["host"]] == ["nosuch.ipa.test"]
     entry = raw(ipa_directory, rule)
-    assert {rules._norm(d) for d in entry["memberuser"]} == {
-        rules._norm(rules.user_dn("alice", s)),
-        rules._norm(rules.group_dn("staff", s)),
+    assert {dns.norm(d) for d in entry["memberuser"]} == {
+        dns.norm(dns.user_dn("alice", s)),
+        dns.norm(dns.group_dn("staff", s)),
     }
-    assert {rules._norm(d) for d in entry["memberhost"]} == {
-        rules._norm(rules.host_dn("client1.ipa.test", s)),
-        rules._norm(rules.hostgroup_dn("production", s)),
+    assert {dns.norm(d) for d in entry["memberhost"]} == {
+        dns.norm(dns.host_dn("client1.ipa.test", s)),
+        dns.norm(dns.hostgroup_dn("production", s)),
     }
     shown = cmd.sessionrecording_show(rule)["result"]
     assert list(shown["memberuser_user"]) == ["alice"] and list(shown["memberhost_hostgroup"]) == [
@@ -206,7 +198,7 @@ def test_categories_exclude_members(cmd: Any, rule: str, errors: Any) -> None:
 def test_category_and_members_at_creation_via_addattr(
     cmd: Any, rule: str, errors: Any, ipa_directory: IpaDirectory
 ) -> None:
-    alice = rules.user_dn("alice", ipa_directory.suffix)
+    alice = dns.user_dn("alice", ipa_directory.suffix)
     with pytest.raises(errors.MutuallyExclusiveError):
         cmd.sessionrecording_add(rule, usercategory="all", addattr=[f"memberuser={alice}"])
 
@@ -293,8 +285,8 @@ def test_host_fetches_what_the_plugin_wrote(cmd: Any, ipa_directory: IpaDirector
         from tests.lab.data import Directory
 
         data = Directory()
-        conn = ipa_directory.ldap(rules.host_dn("web1.ipa.test", data.suffix), data.password("web1.ipa.test"))
-        fetched = rules.fetch(conn, data.suffix, "web1.ipa.test")
+        conn = ipa_directory.ldap(dns.host_dn("web1.ipa.test", data.suffix), data.password("web1.ipa.test"))
+        fetched = directory.fetch(conn, data.suffix, "web1.ipa.test")
         assert {r.name for r in fetched.rules} == {names["prod"], names["exempt"]}
         alice = fetched.decide("alice", data.groups_of("alice"))
         assert alice.record and alice.rules == (names["prod"],) and alice.options and alice.options.log_input
@@ -329,8 +321,8 @@ def test_managed_permissions_are_created_by_freeipas_updater(
         entry = conn.search_s(dn, ldap.SCOPE_BASE, attrlist=["member", "ipapermlocation", "ipapermright"])[0][
             1
         ]
-        assert [rules._norm(m.decode()) for m in entry["member"]] == [rules._norm(privilege)], name
-        assert rules._norm(entry["ipapermlocation"][0].decode()) == rules._norm(layout.container_dn(s))
+        assert [dns.norm(m.decode()) for m in entry["member"]] == [dns.norm(privilege)], name
+        assert dns.norm(entry["ipapermlocation"][0].decode()) == dns.norm(layout.container_dn(s))
     acis = conn.search_s(layout.container_dn(s), ldap.SCOPE_BASE, attrlist=["aci"])[0][1]["aci"]
     names = {a.decode().split('acl "', 1)[1].split('"', 1)[0] for a in acis}
     assert {f"permission:{n}" for n in obj.managed_permissions} <= names

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ipa_plugin import layout
+from ipa_plugin.policy import layout
 
 Entry = tuple[str, dict[str, list[str]]]
 

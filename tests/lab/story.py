@@ -12,8 +12,9 @@ from pathlib import Path
 import ldap
 import ldap.modlist
 
-from ipa_plugin import layout
-from sssd_helper import rules
+from ipa_plugin.policy import dn as dns
+from ipa_plugin.policy import layout, options, rules
+from sssd_helper import directory
 from sssd_helper.session import recorder_argv
 from tests import ifp
 
@@ -51,30 +52,28 @@ def rule_entry(spec: RuleSpec, suffix: str) -> dict[str, list[str]]:
         layout.ATTR_ENABLED: [layout.LDAP_TRUE],
         layout.ATTR_KIND: [spec.kind],
         layout.ATTR_PRIORITY: [str(spec.priority)],
-        layout.ATTR_LOG_INPUT: [layout.LDAP_TRUE if spec.log_input else layout.LDAP_FALSE],
+        options.ATTRIBUTE["log_input"]: [layout.LDAP_TRUE if spec.log_input else layout.LDAP_FALSE],
     }
-    members = [rules.user_dn(u, suffix) for u in spec.users] + [
-        rules.group_dn(g, suffix) for g in spec.groups
-    ]
+    members = [dns.user_dn(u, suffix) for u in spec.users] + [dns.group_dn(g, suffix) for g in spec.groups]
     if members:
         entry[layout.ATTR_MEMBER_USER] = members
     if spec.all_hosts:
         entry[layout.ATTR_HOST_CATEGORY] = [layout.CATEGORY_ALL]
     else:
-        entry[layout.ATTR_MEMBER_HOST] = [rules.hostgroup_dn(h, suffix) for h in spec.hostgroups]
+        entry[layout.ATTR_MEMBER_HOST] = [dns.hostgroup_dn(h, suffix) for h in spec.hostgroups]
     return entry
 
 
 def add_rules(lab: Lab, specs: tuple[RuleSpec, ...] = RULES) -> list[str]:
     """Write the rules as Directory Manager; returns their DNs."""
     conn = lab.ldap()
-    dns = []
+    added = []
     for spec in specs:
-        dn = rules.rule_dn(spec.name, lab.data.suffix)
+        dn = dns.rule_dn(spec.name, lab.data.suffix)
         attrs = {k: [v.encode() for v in vs] for k, vs in rule_entry(spec, lab.data.suffix).items()}
         conn.add_s(dn, ldap.modlist.addModlist(attrs))
-        dns.append(dn)
-    return dns
+        added.append(dn)
+    return added
 
 
 def remove_rules(lab: Lab, dns: list[str]) -> None:
@@ -87,12 +86,12 @@ def host_decisions(lab: Lab) -> dict[str, rules.Decision]:
     """What this host decides for each user: its own bind fetches its rules, InfoPipe gives the groups."""
     host = lab.data.host(lab.this_host)
     conn = lab.ldap(host.dn(), lab.data.password(host.fqdn))
-    ruleset = rules.fetch(conn, lab.data.suffix, host.fqdn)
+    ruleset = directory.fetch(conn, lab.data.suffix, host.fqdn)
     return {u.uid: ruleset.decide(u.uid, ifp.user_groups(u.uid)) for u in lab.data.users}
 
 
 def recorded_login(
-    lab: Lab, user: str, options: rules.Options, script: str
+    lab: Lab, user: str, options: options.Options, script: str
 ) -> subprocess.CompletedProcess[bytes]:
     """An ssh login with a terminal whose command runs under the recorder, as the login shell will do."""
     command = [*recorder_argv(options, sessrec=SESSREC), "sh", "-c", script]

@@ -2,7 +2,7 @@
 # Session recording rules for FreeIPA: which users are recorded on which hosts, and how.
 #
 # Installed into <python sitelib>/ipaserver/plugins/ next to FreeIPA's own plugins; the package
-# ipa_plugin (layout, values, access) is installed into the sitelib with it. See docs/plugin.md.
+# ipa_plugin (its policy package and access.py) is installed into the sitelib with it. See docs/plugin.md.
 #
 # SPDX-License-Identifier: GPL-3.0-or-later
 #
@@ -24,7 +24,8 @@ from ipaserver.plugins.baseldap import (
     pkey_to_value,
 )
 
-from ipa_plugin import access, layout, values
+from ipa_plugin import access
+from ipa_plugin.policy import layout, options, values
 
 __doc__ = _(
     """
@@ -80,7 +81,7 @@ USER_CATEGORY = _param(layout.ATTR_USER_CATEGORY)
 HOST_CATEGORY = _param(layout.ATTR_HOST_CATEGORY)
 ENABLED = _param(layout.ATTR_ENABLED)
 
-OPTION_PARAMS = tuple(_param(a.name) for a in layout.OPTION_ATTRIBUTES)
+OPTION_PARAMS = tuple(_param(a.attribute) for a in layout.OPTION_ATTRIBUTES)
 MEMBERSHIP_ATTRS = (MEMBER_USER, MEMBER_HOST)
 RULE_SETTING_ATTRS = (
     _param(layout.ATTR_NAME),
@@ -123,6 +124,36 @@ def _check_categories(ldap, dn, entry_attrs):
         named = entry_attrs[members] if members in entry_attrs else old.get(members)
         if _is_all(cat) and named:
             raise errors.MutuallyExclusiveError(reason=message)
+
+
+_PARAM_CLASSES = {
+    options.Type.BOOL: Bool,
+    options.Type.INT: Int,
+    options.Type.TEXT: Str,
+    options.Type.CHOICE: StrEnum,
+    options.Type.WATCH: Str,
+}
+
+
+def _setting_param(setting):
+    """The param of one rule setting, from the option table.
+
+    Kind, priority and the on/off options are stored on every rule (autofilled with their default); the
+    other options stay unset unless given, so that "the first rule that sets it" means something."""
+    kw = dict(cli_name=setting.cli_name, label=_(setting.label), doc=_(setting.doc))
+    args = ()
+    if setting.type is options.Type.INT:
+        kw.update(minvalue=setting.bounds[0], maxvalue=setting.bounds[1])
+    elif setting.type is options.Type.CHOICE:
+        kw.update(values=setting.choices)
+    elif setting.type is options.Type.TEXT and setting.max_length:
+        kw.update(maxlength=setting.max_length)
+    elif setting.type is options.Type.WATCH:
+        args = (_validate_watch_path,)
+    if setting.combine is options.Combine.RULE or setting.type is options.Type.BOOL:
+        kw.update(default=setting.default, autofill=True)
+    suffix = "*" if setting.multi_valued else "?"
+    return _PARAM_CLASSES[setting.type](_param(setting.attribute) + suffix, *args, **kw)
 
 
 @register()
@@ -213,115 +244,7 @@ class sessionrecording(LDAPObject):
             label=_("Enabled"),
             flags=["no_option"],
         ),
-        StrEnum(
-            _param(layout.ATTR_KIND) + "?",
-            cli_name="kind",
-            label=_("Rule kind"),
-            doc=_("record: record the sessions; exempt: do not record them"),
-            values=layout.KINDS,
-            default=values.DEFAULT_KIND,
-            autofill=True,
-        ),
-        Int(
-            _param(layout.ATTR_PRIORITY) + "?",
-            cli_name="priority",
-            label=_("Priority"),
-            doc=_("Among the rules applying to a session only the highest priority counts"),
-            minvalue=values.PRIORITY_RANGE[0],
-            maxvalue=values.PRIORITY_RANGE[1],
-            default=values.DEFAULT_PRIORITY,
-            autofill=True,
-        ),
-        Bool(
-            _param(layout.ATTR_LOG_INPUT) + "?",
-            cli_name="log_input",
-            label=_("Record input"),
-            doc=_("Record what the user types (passwords too)"),
-            default=values.DEFAULT_LOG_INPUT,
-            autofill=True,
-        ),
-        Bool(
-            _param(layout.ATTR_LOG_OUTPUT) + "?",
-            cli_name="log_output",
-            label=_("Record output"),
-            doc=_("Record what the terminal shows"),
-            default=values.DEFAULT_LOG_OUTPUT,
-            autofill=True,
-        ),
-        Bool(
-            _param(layout.ATTR_LOG_WINDOW) + "?",
-            cli_name="log_window",
-            label=_("Record window changes"),
-            doc=_("Record terminal window size changes"),
-            default=values.DEFAULT_LOG_WINDOW,
-            autofill=True,
-        ),
-        Str(
-            _param(layout.ATTR_NOTICE) + "?",
-            cli_name="notice",
-            label=_("Notice"),
-            doc=_("Text shown to the user when a recorded session starts"),
-            maxlength=values.NOTICE_MAX_LENGTH,
-        ),
-        Int(
-            _param(layout.ATTR_LATENCY) + "?",
-            cli_name="latency",
-            label=_("Latency (s)"),
-            doc=_("Seconds recorded data may be buffered before it is written"),
-            minvalue=values.LATENCY_RANGE[0],
-            maxvalue=values.LATENCY_RANGE[1],
-        ),
-        Int(
-            _param(layout.ATTR_PAYLOAD) + "?",
-            cli_name="payload",
-            label=_("Payload (bytes)"),
-            doc=_("Maximum encoded payload of one recorded message"),
-            minvalue=values.PAYLOAD_RANGE[0],
-            maxvalue=values.PAYLOAD_RANGE[1],
-        ),
-        Int(
-            _param(layout.ATTR_RATE) + "?",
-            cli_name="rate",
-            label=_("Rate limit (bytes/s)"),
-            doc=_("Recorded bytes per second before the limit action applies"),
-            minvalue=values.RATE_RANGE[0],
-            maxvalue=values.RATE_RANGE[1],
-        ),
-        Int(
-            _param(layout.ATTR_BURST) + "?",
-            cli_name="burst",
-            label=_("Burst (bytes)"),
-            doc=_("Bytes allowed above the rate limit"),
-            minvalue=values.BURST_RANGE[0],
-            maxvalue=values.BURST_RANGE[1],
-        ),
-        StrEnum(
-            _param(layout.ATTR_LIMIT_ACTION) + "?",
-            cli_name="limit_action",
-            label=_("Limit action"),
-            doc=_(
-                "What happens above the rate: pass (record all), delay (slow the session), drop (lose data)"
-            ),
-            values=layout.LIMIT_ACTIONS,
-        ),
-        Bool(
-            _param(layout.ATTR_AUDIT_COMMANDS) + "?",
-            cli_name="audit_commands",
-            label=_("Audit commands"),
-            doc=_("Audit every command executed in the session"),
-            default=values.DEFAULT_AUDIT_COMMANDS,
-            autofill=True,
-        ),
-        Str(
-            _param(layout.ATTR_WATCH_PATH) + "*",
-            _validate_watch_path,
-            cli_name="watch",
-            label=_("Watched paths"),
-            doc=_(
-                "Audit accesses to a path during the session: "
-                "<permissions>:<absolute path>, permissions from rwxa"
-            ),
-        ),
+        *(_setting_param(s) for s in options.SETTINGS),
         Str(
             MEMBER_USER + "_user?",
             label=_("Users"),

@@ -1,44 +1,16 @@
-"""Value rules of session recording options: defaults, ranges and the watch path format.
-
-Shared by the FreeIPA server plugin (validation), the host side (defaults and parsing) and the tests.
-Like layout.py it must stay free of third-party imports: it is installed next to the server plugin.
-"""
+"""Value formats that are not single settings: rule names and watched paths (`<perms>:<absolute path>`)."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
-from ipa_plugin import layout
-
-# Inclusive ranges of the integer options; None is "no upper bound" below LDAP's 32-bit signed integer.
-INT32_MAX = 2**31 - 1
-PRIORITY_RANGE = (0, 1000)
-LATENCY_RANGE = (1, 3600)  # seconds
-PAYLOAD_RANGE = (32, 1024 * 1024)  # bytes
-RATE_RANGE = (0, INT32_MAX)  # bytes per second
-BURST_RANGE = (0, INT32_MAX)  # bytes
-NOTICE_MAX_LENGTH = 1024
-
-# What a rule means when an option is not set. Recording options follow tlog-rec-session's defaults.
-DEFAULT_KIND = layout.KIND_RECORD
-DEFAULT_PRIORITY = 0
-DEFAULT_LOG_INPUT = False
-DEFAULT_LOG_OUTPUT = True
-DEFAULT_LOG_WINDOW = True
-DEFAULT_NOTICE = ""
-DEFAULT_LATENCY = 10
-DEFAULT_PAYLOAD = 2048
-DEFAULT_RATE = 16384
-DEFAULT_BURST = 32768
-DEFAULT_LIMIT_ACTION = "pass"
-DEFAULT_AUDIT_COMMANDS = False
-
 # Rule names become the RDN value cn=<name>: keep them to a portable set, no LDAP-special characters.
 RULE_NAME_PATTERN = r"^[a-zA-Z0-9_.][a-zA-Z0-9_.-]{0,254}$"
 RULE_NAME_ERROR = "may only include letters, numbers, _, - and . and may not start with -"
 
-_WATCH_RE = re.compile(rf"^([{layout.WATCH_PERMISSIONS}]+):(/.*)$")
+WATCH_PERMISSIONS = "rwxa"
+_WATCH_RE = re.compile(rf"^([{WATCH_PERMISSIONS}]+):(/.*)$")
 
 
 @dataclass(frozen=True, order=True)
@@ -53,14 +25,14 @@ class WatchPath:
 
 
 def canonical_permissions(perms: str) -> str:
-    return "".join(p for p in layout.WATCH_PERMISSIONS if p in perms)
+    return "".join(p for p in WATCH_PERMISSIONS if p in perms)
 
 
 def watch_path_error(value: str) -> str | None:
     """Why `value` is not a valid `<perms>:<absolute path>`; None when it is valid."""
     match = _WATCH_RE.match(value)
     if match is None:
-        return f"must be <permissions>:<absolute path>, permissions from {layout.WATCH_PERMISSIONS}"
+        return f"must be <permissions>:<absolute path>, permissions from {WATCH_PERMISSIONS}"
     perms, path = match.groups()
     if len(set(perms)) != len(perms):
         return "permissions must not repeat"
@@ -81,7 +53,3 @@ def parse_watch_path(value: str) -> WatchPath:
         raise ValueError(f"watch path {value!r}: {error}")
     perms, path = value.split(":", 1)
     return WatchPath(path=path, permissions=canonical_permissions(perms))
-
-
-def in_range(value: int, bounds: tuple[int, int]) -> bool:
-    return bounds[0] <= value <= bounds[1]

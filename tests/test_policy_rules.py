@@ -1,4 +1,4 @@
-"""The host side's rule decision (sssd_helper.rules): pure, no directory needed."""
+"""The rule model and decide() of the policy package (ipa_plugin.policy.rules): pure, no directory."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ipa_plugin import layout, values
-from sssd_helper import rules
-from sssd_helper.rules import Rule, RuleSet
+from ipa_plugin.policy import dn as dns
+from ipa_plugin.policy import layout, options, rules, values
+from ipa_plugin.policy.rules import Rule, RuleSet
 
 SUFFIX = "dc=ipa,dc=test"
 HOST = "client1.ipa.test"
@@ -20,7 +20,7 @@ def ruleset(*rs: Rule, host: str = HOST, hostgroups: tuple[str, ...] = ("clients
 
 
 def everyone(name: str, **kw: object) -> Rule:
-    return Rule(name=name, all_users=True, all_hosts=True, **kw)  # type: ignore[arg-type]
+    return Rule.of(name, all_users=True, all_hosts=True, **kw)
 
 
 def test_no_rule_means_no_recording() -> None:
@@ -30,10 +30,10 @@ def test_no_rule_means_no_recording() -> None:
 
 
 def test_user_group_host_and_hostgroup_matching() -> None:
-    by_user = Rule(name="u", users=frozenset({"alice"}), all_hosts=True)
-    by_group = Rule(name="g", groups=frozenset({"staff"}), hosts=frozenset({HOST}))
-    by_hostgroup = Rule(name="hg", users=frozenset({"carol"}), hostgroups=frozenset({"clients"}))
-    other_host = Rule(name="other", all_users=True, hosts=frozenset({"db1.ipa.test"}))
+    by_user = Rule.of(name="u", users=frozenset({"alice"}), all_hosts=True)
+    by_group = Rule.of(name="g", groups=frozenset({"staff"}), hosts=frozenset({HOST}))
+    by_hostgroup = Rule.of(name="hg", users=frozenset({"carol"}), hostgroups=frozenset({"clients"}))
+    other_host = Rule.of(name="other", all_users=True, hosts=frozenset({"db1.ipa.test"}))
     rs = ruleset(by_user, by_group, by_hostgroup, other_host)
     assert rs.decide("alice", []).rules == ("u",)
     assert rs.decide("bob", ["staff"]).rules == ("g",)
@@ -44,15 +44,15 @@ def test_user_group_host_and_hostgroup_matching() -> None:
 
 
 def test_nested_hostgroups_come_from_the_hosts_memberof() -> None:
-    rule = Rule(name="prod", all_users=True, hostgroups=frozenset({"production"}))
+    rule = Rule.of(name="prod", all_users=True, hostgroups=frozenset({"production"}))
     web1 = ruleset(rule, host="web1.ipa.test", hostgroups=("webservers", "production"))
     assert web1.decide("alice", []).record
     assert not ruleset(rule).decide("alice", []).record
 
 
 def test_rule_without_users_or_category_applies_to_nobody() -> None:
-    assert not ruleset(Rule(name="empty", all_hosts=True)).decide("alice", ["staff"]).record
-    assert not ruleset(Rule(name="nohost", all_users=True)).decide("alice", []).record
+    assert not ruleset(Rule.of(name="empty", all_hosts=True)).decide("alice", ["staff"]).record
+    assert not ruleset(Rule.of(name="nohost", all_users=True)).decide("alice", []).record
 
 
 def test_disabled_rules_do_not_count() -> None:
@@ -63,7 +63,7 @@ def test_disabled_rules_do_not_count() -> None:
 def test_higher_priority_exempt_beats_record() -> None:
     rs = ruleset(
         everyone("all"),
-        Rule(name="backup", kind="exempt", priority=10, users=frozenset({"bob"}), all_hosts=True),
+        Rule.of(name="backup", kind="exempt", priority=10, users=frozenset({"bob"}), all_hosts=True),
     )
     bob = rs.decide("bob", [])
     assert not bob.record and bob.rules == ("backup",) and "exempted by backup" in bob.reason
@@ -80,7 +80,7 @@ def test_higher_priority_record_overrides_lower_exempt_and_its_options() -> None
     rs = ruleset(
         everyone("exempt-all", kind="exempt", priority=1),
         everyone("low", priority=0, log_input=True),
-        Rule(name="audit", priority=2, groups=frozenset({"auditors"}), all_hosts=True, latency=3),
+        Rule.of(name="audit", priority=2, groups=frozenset({"auditors"}), all_hosts=True, latency=3),
     )
     carol = rs.decide("carol", ["auditors"])
     assert carol.record and carol.rules == ("audit",)
@@ -92,7 +92,7 @@ def test_options_default_when_unset() -> None:
     options = ruleset(everyone("a")).decide("alice", []).options
     assert options == rules.Options()
     assert (options.log_input, options.log_output, options.log_window) == (False, True, True)
-    assert options.limit_action == values.DEFAULT_LIMIT_ACTION and options.latency == values.DEFAULT_LATENCY
+    assert options.limit_action == "pass" and options.latency == 10
 
 
 def test_options_of_a_band_combine_union_and_first_by_name() -> None:
@@ -127,8 +127,8 @@ def test_decision_does_not_depend_on_rule_order(order: list[int]) -> None:
         everyone("r2", priority=3, latency=9, notice="n2"),
         everyone("x1", priority=3, kind="exempt"),
         everyone("low", priority=1, audit_commands=True),
-        Rule(name="g", priority=3, groups=frozenset({"staff"}), all_hosts=True, payload=100),
-        Rule(name="off", priority=9, all_users=True, all_hosts=True, enabled=False),
+        Rule.of(name="g", priority=3, groups=frozenset({"staff"}), all_hosts=True, payload=100),
+        Rule.of(name="off", priority=9, all_users=True, all_hosts=True, enabled=False),
     ]
     expected = ruleset(*base).decide("alice", ["staff"])
     assert ruleset(*[base[i] for i in order]).decide("alice", ["staff"]) == expected
@@ -158,30 +158,30 @@ def test_rule_from_entry_uses_layout_names_and_drops_what_it_cannot_use() -> Non
         cn=["prod"],
         ipaEnabledFlag=["TRUE"],
         memberUser=[
-            rules.user_dn("alice", SUFFIX),
-            rules.group_dn("staff", SUFFIX),
+            dns.user_dn("alice", SUFFIX),
+            dns.group_dn("staff", SUFFIX),
             "uid=mallory,cn=users,dc=elsewhere",
         ],
-        memberHost=[rules.host_dn(HOST, SUFFIX), rules.hostgroup_dn("production", SUFFIX)],
+        memberHost=[dns.host_dn(HOST, SUFFIX), dns.hostgroup_dn("production", SUFFIX)],
         **{
             layout.ATTR_KIND: ["EXEMPT"],
             layout.ATTR_PRIORITY: ["7"],
-            layout.ATTR_LOG_INPUT: ["TRUE"],
-            layout.ATTR_LOG_OUTPUT: ["FALSE"],
-            layout.ATTR_LATENCY: ["0"],  # below the range: dropped, the default applies
-            layout.ATTR_PAYLOAD: ["4096"],
-            layout.ATTR_LIMIT_ACTION: ["Delay"],
-            layout.ATTR_NOTICE: ["You are recorded"],
-            layout.ATTR_WATCH_PATH: ["wa:/etc/shadow", "bogus", "r:/etc/../etc/passwd"],
+            options.ATTRIBUTE["log_input"]: ["TRUE"],
+            options.ATTRIBUTE["log_output"]: ["FALSE"],
+            options.ATTRIBUTE["latency"]: ["0"],  # below the range: dropped, the default applies
+            options.ATTRIBUTE["payload"]: ["2048"],
+            options.ATTRIBUTE["limit_action"]: ["Delay"],
+            options.ATTRIBUTE["notice"]: ["You are recorded"],
+            options.ATTRIBUTE["watch_paths"]: ["wa:/etc/shadow", "bogus", "r:/etc/../etc/passwd"],
         },
     )
-    rule = Rule.from_entry(rules.rule_dn("prod", SUFFIX), attrs, SUFFIX)
+    rule = Rule.from_entry(dns.rule_dn("prod", SUFFIX), attrs, SUFFIX)
     assert rule.name == "prod" and rule.enabled and rule.kind == "exempt" and rule.priority == 7
     assert rule.users == {"alice"} and rule.groups == {"staff"}
     assert rule.hosts == {HOST} and rule.hostgroups == {"production"}
-    assert (rule.log_input, rule.log_output, rule.log_window) == (True, False, None)
-    assert (rule.latency, rule.payload, rule.limit_action) == (None, 4096, "delay")
-    assert [str(w) for w in rule.watch_paths] == ["wa:/etc/shadow"]
+    assert [rule.option(o) for o in ("log_input", "log_output", "log_window")] == [True, False, None]
+    assert [rule.option(o) for o in ("latency", "payload", "limit_action")] == [None, 2048, "delay"]
+    assert [str(w) for w in rule.option("watch_paths")] == ["wa:/etc/shadow"]
 
 
 def test_rule_from_entry_lower_case_attribute_names_and_categories() -> None:
@@ -196,31 +196,31 @@ def test_unknown_kind_records() -> None:
 
 
 def test_host_filter_shape_and_escaping() -> None:
-    host = rules.host_dn(HOST, SUFFIX)
-    groups = [rules.hostgroup_dn("production", SUFFIX), rules.hostgroup_dn("clients", SUFFIX)]
+    host = dns.host_dn(HOST, SUFFIX)
+    groups = [dns.hostgroup_dn("production", SUFFIX), dns.hostgroup_dn("clients", SUFFIX)]
     assert rules.host_filter(host, groups) == (
         "(&(objectClass=ipaSessionRecordingRule)(ipaEnabledFlag=TRUE)(|(hostCategory=all)"
         f"(memberHost={host})(memberHost={groups[1]})(memberHost={groups[0]})))"
     )
-    evil = rules.host_dn("x*)(memberHost=*", SUFFIX)
+    evil = dns.host_dn("x*)(memberHost=*", SUFFIX)
     flt = rules.host_filter(evil)
     assert "*)(" not in flt and ldap.filter.escape_filter_chars(evil) in flt
     assert r"x\2a\29\28memberHost\5c=\2a" in flt  # DN escapes =, the filter escapes the backslash
 
 
 def test_dns_escape_special_characters() -> None:
-    dn = rules.host_dn("a,b=c+d", SUFFIX)
+    dn = dns.host_dn("a,b=c+d", SUFFIX)
     assert dn == r"fqdn=a\,b\=c\+d,cn=computers,cn=accounts,dc=ipa,dc=test"
-    assert rules.name_under(dn, "fqdn", layout.HOSTS_RDN, SUFFIX) == "a,b=c+d"
-    assert rules.name_under(dn, "cn", layout.HOSTS_RDN, SUFFIX) is None
-    assert rules.name_under("not a dn", "cn", layout.HOSTS_RDN, SUFFIX) is None
+    assert dns.name_under(dn, "fqdn", layout.HOSTS_RDN, SUFFIX) == "a,b=c+d"
+    assert dns.name_under(dn, "cn", layout.HOSTS_RDN, SUFFIX) is None
+    assert dns.name_under("not a dn", "cn", layout.HOSTS_RDN, SUFFIX) is None
 
 
 def test_hostgroups_of_keeps_only_hostgroups() -> None:
     memberof = [
-        rules.hostgroup_dn("clients", SUFFIX).upper().encode(),
-        rules.rule_dn("prod", SUFFIX).encode(),
-        rules.group_dn("staff", SUFFIX),
+        dns.hostgroup_dn("clients", SUFFIX).upper().encode(),
+        dns.rule_dn("prod", SUFFIX).encode(),
+        dns.group_dn("staff", SUFFIX),
         "cn=ipaservers,cn=hostgroups,cn=accounts,dc=other",
     ]
     assert set(rules.hostgroups_of(memberof, SUFFIX)) == {"CLIENTS"}
