@@ -127,12 +127,14 @@ class Directory:
                 (
                     host_dn[h.fqdn],
                     {
-                        "objectClass": ["top", "nsHost", "ipaHost", "ipaObject"],
+                        "objectClass": ["top", "nsHost", "ipaHost", "ipaObject", "krbPrincipalAux"],
                         "cn": [h.fqdn],
                         "fqdn": [h.fqdn],
                         "serverHostName": [h.fqdn.split(".")[0]],
                         "ipaUniqueID": [f"host-{h.fqdn}"],
                         "userPassword": [self.password(h.fqdn)],
+                        # What a GSSAPI bind as the host maps through (FreeIPA's "Full Principal").
+                        "krbPrincipalName": [f"host/{h.fqdn}@{DOMAIN.upper()}"],
                     },
                 )
             )

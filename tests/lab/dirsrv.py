@@ -10,6 +10,7 @@ from pathlib import Path
 
 import ldap
 import ldap.modlist
+import ldap.sasl
 
 from .process import ComponentError, Service, wait_until
 
@@ -39,6 +40,10 @@ class DirectoryConfig:
     port: int
     root_dn: str
     root_password: str
+    # For SASL GSSAPI: the name clients reach it by (its ldap/ principal's), the realm, and its keytab.
+    server_name: str | None = None
+    realm: str | None = None
+    keytab: Path | None = None
 
     @property
     def config_dir(self) -> Path:
@@ -51,6 +56,11 @@ class DirectoryConfig:
     @property
     def ldap_uri(self) -> str:
         return f"ldap://127.0.0.1:{self.port}"
+
+    @property
+    def gssapi_uri(self) -> str:
+        assert self.server_name is not None, "the directory has no server name for GSSAPI"
+        return f"ldap://{self.server_name}:{self.port}"
 
     @property
     def ldapi_uri(self) -> str:
@@ -136,15 +146,54 @@ def _configure(cfg: DirectoryConfig) -> None:
             (ldap.MOD_REPLACE, "memberOfAutoAddOC", [b"nsMemberOf"]),
         ],
     )
+    if cfg.server_name is not None and cfg.realm is not None:
+        _configure_sasl(conn, cfg.server_name, cfg.realm, cfg.suffix)
     conn.unbind_s()
+
+
+SASL_MAPPINGS = "cn=mapping,cn=sasl,cn=config"
+
+
+def _configure_sasl(conn: ldap.ldapobject.LDAPObject, server_name: str, realm: str, suffix: str) -> None:
+    """GSSAPI as FreeIPA sets it up (ipaserver/install/dsinstance.py, __configure_sasl_mappings).
+
+    The SASL service name is nsslapd-localhost (ldap/<server_name>); the installer's default mappings
+    (uid=&, Kerberos uid, rfc 2829) are removed, as FreeIPA does, so a principal maps only through an
+    entry whose krbPrincipalName it is."""
+    conn.modify_s(
+        "cn=config",
+        [
+            (ldap.MOD_REPLACE, "nsslapd-localhost", [server_name.encode()]),
+            (ldap.MOD_REPLACE, "nsslapd-sasl-mapping-fallback", [b"on"]),
+        ],
+    )
+    for dn, _ in conn.search_s(SASL_MAPPINGS, ldap.SCOPE_ONELEVEL, "(objectClass=nsSaslMapping)", ["cn"]):
+        conn.delete_s(dn)
+    mappings = {
+        "Full Principal": (r"\(.*\)@\(.*\)", r"(krbPrincipalName=\1@\2)"),
+        "Name Only": ("^[^:@]+$", f"(krbPrincipalName=&@{realm})"),
+    }
+    for name, (regex, filter_template) in mappings.items():
+        attrs = {
+            "objectClass": ["top", "nsSaslMapping"],
+            "cn": [name],
+            "nsSaslMapRegexString": [regex],
+            "nsSaslMapBaseDNTemplate": [suffix],
+            "nsSaslMapFilterTemplate": [filter_template],
+            "nsSaslMapPriority": ["10"],
+        }
+        add_entries(conn, [(f"cn={name},{SASL_MAPPINGS}", attrs)])
 
 
 def start(cfg: DirectoryConfig, log: Path) -> Service:
     """Run ns-slapd in the foreground (-d 0) so the lab owns its PID; ready when a bind succeeds."""
+    # As FreeIPA's dirsrv environment file does: the GSSAPI acceptor reads the service keytab from here.
+    env = {**os.environ, "KRB5_KTNAME": f"FILE:{cfg.keytab}"} if cfg.keytab is not None else None
     service = Service(
         "389-ds (ns-slapd)",
         [NS_SLAPD, "-D", str(cfg.config_dir), "-i", f"/run/dirsrv/slapd-{cfg.instance}.pid", "-d", "0"],
         log,
+        env=env,
     )
     service.start(lambda: bool(connect(cfg)), timeout=60)
     return service
@@ -156,6 +205,16 @@ def connect(
     conn = ldap.initialize(cfg.ldap_uri)
     conn.set_option(ldap.OPT_NETWORK_TIMEOUT, 5)
     conn.simple_bind_s(who or cfg.root_dn, password or cfg.root_password)
+    return conn
+
+
+def connect_gssapi(cfg: DirectoryConfig) -> ldap.ldapobject.LDAPObject:
+    """A SASL GSSAPI bind with the credentials KRB5CCNAME names, to the server's Kerberos name."""
+    conn = ldap.initialize(cfg.gssapi_uri)
+    conn.set_option(ldap.OPT_NETWORK_TIMEOUT, 5)
+    # As FreeIPA's ipaldap does: ask for ldap/<name in the URI>, not for the reverse lookup of 127.0.0.1.
+    conn.set_option(ldap.OPT_X_SASL_NOCANON, ldap.OPT_ON)
+    conn.sasl_interactive_bind_s("", ldap.sasl.gssapi())
     return conn
 
 

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import ldap
 
-from . import audit, bus, dirsrv, journal, namespace, sshd, sssd
+from . import audit, bus, dirsrv, journal, kdc, namespace, sshd, sssd
 from .data import DOMAIN, THIS_HOST, Directory, read_access_aci
+from .kdc import Kdc
 from .process import Service
 
 STATE = Path("/run/sessrec-lab")
@@ -46,12 +47,17 @@ class Lab(AbstractContextManager["Lab"]):
         self.data = data or Directory()
         self._own_logs = logs is None  # a temporary log directory is removed after a clean run
         self.logs = logs or Path(tempfile.mkdtemp(prefix="sessrec-lab-logs-"))
+        self.kdc_config = kdc.KdcConfig(state=STATE / "kdc", port=kdc.free_port())
+        self._kdc: Kdc | None = None
         self.directory = dirsrv.DirectoryConfig(
             instance="sessreclab",
             suffix=self.data.suffix,
             port=free_port(),
             root_dn="cn=Directory Manager",
             root_password="Lab-Directory-Manager-1",
+            server_name=kdc.LDAP_SERVER_NAME,
+            realm=kdc.REALM,
+            keytab=self.kdc_config.keytab_path(kdc.ldap_principal(kdc.LDAP_SERVER_NAME)),
         )
         self.ssh = sshd.SshConfig(port=free_port(), state=STATE / "ssh")
         self.services: dict[str, Service] = {}
@@ -78,6 +84,7 @@ class Lab(AbstractContextManager["Lab"]):
     def start(self) -> None:
         t0 = time.monotonic()
         self._isolate()
+        self._timed("kdc", self._start_kdc)
         self._timed("389-ds", self._start_directory)
         self._timed("dbus", lambda: self._add("dbus", bus.start(self.logs / "dbus.log")))
         self._timed("sssd", self._start_sssd)
@@ -115,6 +122,11 @@ class Lab(AbstractContextManager["Lab"]):
             home = Path("/home", user.uid)
             home.mkdir(mode=0o700, exist_ok=True)
             os.chown(home, user.number, user.number)
+
+    def _start_kdc(self) -> None:
+        hosts = [h.fqdn for h in self.data.hosts]
+        self._kdc = kdc.start(self.kdc_config, kdc.LDAP_SERVER_NAME, hosts, self.logs / "krb5kdc.log")
+        self._add("krb5kdc", self._kdc.service)
 
     def _start_directory(self) -> None:
         dirsrv.create_instance(self.directory, self.logs / "dirsrv-setup.log")
@@ -162,6 +174,30 @@ class Lab(AbstractContextManager["Lab"]):
     def ldap(self, who: str | None = None, password: str | None = None) -> ldap.ldapobject.LDAPObject:
         """A connection to the lab directory, as Directory Manager unless `who` is given."""
         return dirsrv.connect(self.directory, who, password)
+
+    @property
+    def kdc(self) -> Kdc:
+        """The running KDC: realm, address, host_keytab(fqdn), stale_keytab(fqdn), add_principal."""
+        assert self._kdc is not None, "the lab's KDC is not running"
+        return self._kdc
+
+    @property
+    def ldap_server_name(self) -> str:
+        """The directory's host name (private /etc/hosts: 127.0.0.1), the one its ldap/ principal names."""
+        assert self.directory.server_name is not None
+        return self.directory.server_name
+
+    @property
+    def directory_gssapi_uri(self) -> str:
+        return self.directory.gssapi_uri
+
+    def ldap_gssapi(self, keytab: Path, principal: str) -> ldap.ldapobject.LDAPObject:
+        """A connection bound with SASL GSSAPI as `principal`, after `kinit -k` into a cache of its own."""
+        with tempfile.TemporaryDirectory(prefix="ccache-", dir=self.kdc_config.ccaches) as private:
+            ccache = f"FILE:{private}/krb5cc"
+            self.kdc.login(keytab, principal, ccache)
+            with kdc.credentials_cache(ccache):
+                return dirsrv.connect_gssapi(self.directory)
 
     def journal_entries(self, **match: str) -> list[dict[str, str]]:
         return journal.entries(**match)
