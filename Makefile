@@ -6,7 +6,9 @@ STAMP := $(VENV)/.installed
 # Debian's python3, so the venv sees Debian's lib389, python-ldap and dbus-next.
 SYSTEM_PYTHON ?= /usr/bin/python3
 
-.PHONY: all deps demo test lint bench clean schema
+.PHONY: all deps demo test lint bench clean schema install uninstall
+# Where the product is installed like on a real host (root-owned, outside any checkout).
+PREFIX ?= /opt/sessrec
 
 all: test
 
@@ -18,14 +20,21 @@ $(STAMP): pyproject.toml scripts/install-deps.sh
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
 	touch $@
 
-demo: deps
+demo: deps install
 	$(PY) -m tests.lab demo
+
+# The product, root-owned under $(PREFIX), entry points in /usr/local/bin; what runs as users runs from here.
+install: deps
+	scripts/install.sh $(PREFIX)
+
+uninstall:
+	scripts/install.sh --uninstall $(PREFIX)
 
 lint: deps
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-test: deps lint
+test: deps lint install
 	$(PY) -m pytest -q
 
 bench: deps

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import types
 from collections.abc import Iterator
 
 import pytest
 
+from tests import installed as installed_copy
 from tests.lab.lab import Lab
 
 
@@ -33,6 +35,16 @@ def lab() -> Iterator[Lab]:
     with Lab(lazy_audit=True) as running:
         _started.append(running)
         yield running
+
+
+@pytest.fixture(scope="session")
+def installed() -> types.ModuleType:
+    """The installed product (`make install`), current with the checkout; tests that run something as
+    another user take its programs from here, never from the checkout (which may be mode 0700)."""
+    problem = installed_copy.problem()
+    if problem is not None:
+        pytest.fail(problem)
+    return installed_copy
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import pytest
@@ -91,7 +92,7 @@ def test_sigterm_flushes_buffered_data(tmp_path: Path) -> None:
     assert b"started" in b"".join(p.data for p in packets(log))
 
 
-def test_recorder_is_not_dumpable_and_named_for_cockpit() -> None:
+def test_recorder_is_not_dumpable_and_named_for_cockpit(installed: types.ModuleType) -> None:
     import tempfile
 
     tmp_path = Path(tempfile.mkdtemp(prefix="sessrec-test-"))  # pytest's tmp_path is 0700 root's
@@ -101,9 +102,7 @@ def test_recorder_is_not_dumpable_and_named_for_cockpit() -> None:
         "--reuid=nobody",
         "--regid=nogroup",
         "--clear-groups",
-        sys.executable,
-        "-m",
-        "recorder",
+        str(installed.SESSREC),
     ]
     argv += ["record", "-o", str(tmp_path / "r.log"), "--"]
     proc = subprocess.Popen(

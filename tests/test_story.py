@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import types
 from collections.abc import Iterator
 
 import pytest
@@ -26,7 +27,9 @@ def test_host_decides_from_directory_rules_and_sssd_groups(lab: Lab, story_rules
     assert not decisions["carol"].record and decisions["carol"].reason == "no rule applies"
 
 
-def test_recorded_login_plays_back_verified_from_the_journal(lab: Lab, story_rules: list[str]) -> None:
+def test_recorded_login_plays_back_verified_from_the_journal(
+    lab: Lab, story_rules: list[str], installed: types.ModuleType
+) -> None:
     decision = story.host_decisions(lab)["alice"]
     assert decision.options is not None
     login = story.recorded_login(lab, "alice", decision.options, "echo recorded-hello; id -un")

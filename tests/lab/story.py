@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import shlex
 import subprocess
-import sys
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 
 import ldap
 import ldap.modlist
@@ -16,11 +14,11 @@ from ipa_plugin.policy import dn as dns
 from ipa_plugin.policy import layout, options, rules
 from sssd_helper import directory
 from sssd_helper.session import recorder_argv
-from tests import ifp
+from tests import ifp, installed
 
 from .lab import Lab
 
-SESSREC = str(Path(sys.executable).with_name("sessrec"))
+SESSREC = str(installed.SESSREC)  # what runs as the user runs from the installed copy
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Install the product like a real host: a root-owned venv outside any checkout, isolated entry points.
+# Usage: scripts/install.sh [PREFIX]   (default /opt/sessrec); idempotent; root only.
+set -euo pipefail
+uninstall=0
+[ "${1:-}" = --uninstall ] && { uninstall=1; shift; }
+prefix=${1:-/opt/sessrec}
+bindir=/usr/local/bin
+here=$(cd "$(dirname "$0")/.." && pwd)
+system_python=/usr/bin/python3
+entry_points=(
+  "sessrec recorder.cli:main"
+)
+
+[ "$(id -u)" = 0 ] || { echo "install: run as root (installs to $prefix)" >&2; exit 1; }
+if [ $uninstall = 1 ]; then
+  for spec in "${entry_points[@]}"; do
+    link="$bindir/${spec%% *}"
+    [ "$(readlink "$link" 2>/dev/null)" = "$prefix/bin/${spec%% *}" ] && rm -f "$link"
+  done
+  [ -f "$prefix/pyvenv.cfg" ] && rm -rf "$prefix"
+  echo "install: removed $prefix"
+  exit 0
+fi
+umask 022
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# Build from a copy, so the checkout may sit in a directory only its owner can read (mode 0700).
+tar -C "$here" --exclude=.venv --exclude=.git --exclude='*.egg-info' --exclude=build -cf - . | tar -C "$work" -xf -
+mkdir "$work/dist"
+(cd "$work" && "$system_python" -m pip wheel -q --no-deps --no-build-isolation --disable-pip-version-check \
+  -w "$work/dist" .) >/dev/null
+
+# Debian's python3 with system site-packages: python-ldap, dbus-next, jinja2 and ptyprocess come from apt.
+[ -x "$prefix/bin/python3" ] || "$system_python" -m venv --system-site-packages "$prefix"
+"$prefix/bin/python3" -m pip install -q --no-deps --no-index --force-reinstall --disable-pip-version-check \
+  "$work"/dist/*.whl >/dev/null
+
+# Entry points start Python isolated (-I): no PYTHON* variables, no user site, no script directory on sys.path.
+for spec in "${entry_points[@]}"; do
+  read -r name target <<<"$spec"
+  module=${target%%:*} func=${target##*:}
+  cat >"$prefix/bin/$name" <<PY
+#!$prefix/bin/python3 -I
+import sys
+from $module import $func
+sys.exit($func())
+PY
+  chmod 0755 "$prefix/bin/$name"
+  ln -sfn "$prefix/bin/$name" "$bindir/$name"
+done
+chown -R root:root "$prefix"
+chmod -R go-w "$prefix"
+echo "install: $(ls "$work"/dist) into $prefix; entry points in $bindir: ${entry_points[*]%% *}"

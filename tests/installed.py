@@ -1,0 +1,44 @@
+"""The product as installed on the host (`make install`): what runs as other users runs from here."""
+
+from __future__ import annotations
+
+import os
+import sysconfig
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PREFIX = Path(os.environ.get("SESSREC_PREFIX", "/opt/sessrec"))
+BIN = PREFIX / "bin"
+PYTHON = BIN / "python3"
+SESSREC = BIN / "sessrec"
+PACKAGES = ("ipa_plugin", "recorder", "sssd_helper")
+
+
+def site_packages() -> Path:
+    version = sysconfig.get_python_version()
+    return PREFIX / "lib" / f"python{version}" / "site-packages"
+
+
+def stale_files() -> list[str]:
+    """Checkout modules whose installed copy is missing or differs (empty: the install is current)."""
+    stale = []
+    for package in PACKAGES:
+        for source in sorted((ROOT / package).rglob("*")):
+            if source.is_file() and "__pycache__" not in source.parts:
+                relative = source.relative_to(ROOT)
+                copy = site_packages() / relative
+                if not copy.is_file() or copy.read_bytes() != source.read_bytes():
+                    stale.append(str(relative))
+    return stale
+
+
+def problem() -> str | None:
+    """Why the installed copy cannot be used for the tests; None when it can."""
+    if not SESSREC.is_file():
+        return f"the product is not installed under {PREFIX}: run `make install`"
+    stale = stale_files()
+    if stale:
+        return f"the installed copy under {PREFIX} is older than the checkout ({stale[0]}, …): run `make install`"
+    if PREFIX.stat().st_uid != 0 or PREFIX.stat().st_mode & 0o022:
+        return f"{PREFIX} must be root-owned and not group/world-writable"
+    return None
