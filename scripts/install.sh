@@ -10,6 +10,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 system_python=/usr/bin/python3
 entry_points=(
   "sessrec recorder.cli:main"
+  "sessrecd sssd_helper.agent:main"
 )
 
 [ "$(id -u)" = 0 ] || { echo "install: run as root (installs to $prefix)" >&2; exit 1; }
@@ -19,6 +20,9 @@ if [ $uninstall = 1 ]; then
     [ "$(readlink "$link" 2>/dev/null)" = "$prefix/bin/${spec%% *}" ] && rm -f "$link"
   done
   [ -f "$prefix/pyvenv.cfg" ] && rm -rf "$prefix"
+  rm -f /usr/local/lib/systemd/system/sessrecd.service /usr/local/lib/systemd/system/sessrecd.socket \
+    /usr/local/lib/tmpfiles.d/sessrec.conf
+  rm -rf /usr/local/share/doc/sessrec
   echo "install: removed $prefix"
   exit 0
 fi
@@ -50,6 +54,12 @@ PY
   chmod 0755 "$prefix/bin/$name"
   ln -sfn "$prefix/bin/$name" "$bindir/$name"
 done
+# The agent's systemd units and tmpfiles entry, where systemd looks for locally installed ones.
+data="$("$prefix/bin/python3" -I -c 'import sssd_helper, pathlib; print(pathlib.Path(sssd_helper.__file__).parent / "data")')"
+install -D -m 0644 "$data/sessrecd.service" /usr/local/lib/systemd/system/sessrecd.service
+install -D -m 0644 "$data/sessrecd.socket" /usr/local/lib/systemd/system/sessrecd.socket
+install -D -m 0644 "$data/sessrec.tmpfiles" /usr/local/lib/tmpfiles.d/sessrec.conf
+install -D -m 0644 "$here/docs/agent.md" /usr/local/share/doc/sessrec/agent.md
 chown -R root:root "$prefix"
 chmod -R go-w "$prefix"
 echo "install: $(ls "$work"/dist) into $prefix; entry points in $bindir: ${entry_points[*]%% *}"

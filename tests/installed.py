@@ -11,7 +11,8 @@ PREFIX = Path(os.environ.get("SESSREC_PREFIX", "/opt/sessrec"))
 BIN = PREFIX / "bin"
 PYTHON = BIN / "python3"
 SESSREC = BIN / "sessrec"
-PACKAGES = ("ipa_plugin", "recorder", "sssd_helper")
+# What runs on a host; the server plugin's files are installed too but never run there.
+HOST_SIDE = ("ipa_plugin/__init__.py", "ipa_plugin/policy", "recorder", "sssd_helper")
 
 
 def site_packages() -> Path:
@@ -22,8 +23,9 @@ def site_packages() -> Path:
 def stale_files() -> list[str]:
     """Checkout modules whose installed copy is missing or differs (empty: the install is current)."""
     stale = []
-    for package in PACKAGES:
-        for source in sorted((ROOT / package).rglob("*")):
+    for part in HOST_SIDE:
+        top = ROOT / part
+        for source in sorted(top.rglob("*") if top.is_dir() else [top]):
             if source.is_file() and "__pycache__" not in source.parts:
                 relative = source.relative_to(ROOT)
                 copy = site_packages() / relative
@@ -38,7 +40,9 @@ def problem() -> str | None:
         return f"the product is not installed under {PREFIX}: run `make install`"
     stale = stale_files()
     if stale:
-        return f"the installed copy under {PREFIX} is older than the checkout ({stale[0]}, …): run `make install`"
+        return (
+            f"the installed copy under {PREFIX} differs from the checkout ({stale[0]}, …): run `make install`"
+        )
     if PREFIX.stat().st_uid != 0 or PREFIX.stat().st_mode & 0o022:
         return f"{PREFIX} must be root-owned and not group/world-writable"
     return None

@@ -12,7 +12,6 @@ from pathlib import Path
 import ldap
 import pytest
 
-from tests import ifp
 from tests.lab import namespace, sssd
 from tests.lab.lab import Lab
 from tests.lab.process import ComponentError, Service
@@ -55,29 +54,6 @@ def test_getent_resolves_through_sssd(lab: Lab) -> None:
     assert out.returncode == 0, out.stderr
     assert out.stdout.split(":")[2:4] == ["10001", "10001"]
     assert subprocess.run(["getent", "passwd", "nosuchuser"], capture_output=True).returncode == 2
-
-
-def test_infopipe_reports_nested_groups_and_real_shell(lab: Lab) -> None:
-    assert set(ifp.user_groups("alice")) >= lab.data.groups_of("alice") == {"developers", "staff"}
-    assert ifp.user_shell("bob") == "/bin/sh"
-    with pytest.raises(ifp.IfpError) as err:
-        ifp.user_groups("nosuchuser")
-    assert err.value.name == "sbus.Error.NotFound"
-
-
-def test_infopipe_refuses_non_root_callers(lab: Lab) -> None:
-    code = "from tests import ifp\ntry: ifp.user_groups('alice')\nexcept ifp.IfpError as e: print(e.name)"
-    project = Path(__file__).resolve().parents[1]
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        user=10004,
-        group=10004,
-    )
-    assert out.stdout.strip() == "org.freedesktop.DBus.Error.AuthFailed", out.stderr
 
 
 def test_journald_records_native_message_with_trusted_pid(lab: Lab) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from ipa_plugin.policy import options
 from tests.lab import story
 from tests.lab.lab import Lab
 
@@ -21,18 +22,20 @@ def story_rules(lab: Lab) -> Iterator[list[str]]:
 def test_host_decides_from_directory_rules_and_sssd_groups(lab: Lab, story_rules: list[str]) -> None:
     decisions = story.host_decisions(lab)
     alice = decisions["alice"]  # developers (on clients, with input) and staff (via nested developers)
-    assert alice.record and alice.rules == ("developers-on-clients", "staff-everywhere")
-    assert alice.options is not None and alice.options.log_input
-    assert not decisions["bob"].record and decisions["bob"].rules == ("bob-exempt",)
-    assert not decisions["carol"].record and decisions["carol"].reason == "no rule applies"
+    assert alice["record"] and alice["rules"] == ["developers-on-clients", "staff-everywhere"]
+    assert alice["options"]["log_input"] is True and not alice["fail_closed"]
+    assert not decisions["bob"]["record"] and decisions["bob"]["rules"] == ["bob-exempt"]
+    assert decisions["bob"]["overridden"] == ["staff-everywhere"] and decisions["bob"]["shell"] == "/bin/sh"
+    assert not decisions["carol"]["record"] and decisions["carol"]["reason"] == "no rule applies"
 
 
 def test_recorded_login_plays_back_verified_from_the_journal(
     lab: Lab, story_rules: list[str], installed: types.ModuleType
 ) -> None:
     decision = story.host_decisions(lab)["alice"]
-    assert decision.options is not None
-    login = story.recorded_login(lab, "alice", decision.options, "echo recorded-hello; id -un")
+    login = story.recorded_login(
+        lab, "alice", options.from_dict(decision["options"]), "echo recorded-hello; id -un"
+    )
     assert login.returncode == 0, login.stderr
     assert b"recorded-hello" in login.stdout
     rec = story.newest_recording(lab, "alice")

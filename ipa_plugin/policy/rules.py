@@ -87,6 +87,62 @@ class Rule:
             options={k: v for k, v in parsed.items() if v is not None},
         )
 
+    def to_dict(self) -> dict[str, Any]:
+        """The rule as JSON-able values (the agent's cache, the decision protocol)."""
+        out: dict[str, Any] = {
+            "name": self.name,
+            "enabled": self.enabled,
+            "kind": self.kind,
+            "priority": self.priority,
+            "all_users": self.all_users,
+            "all_hosts": self.all_hosts,
+        }
+        for members in ("users", "groups", "hosts", "hostgroups"):
+            out[members] = sorted(getattr(self, members))
+        out["options"] = {
+            k: [str(w) for w in v] if options.BY_NAME[k].type is options.Type.WATCH else v
+            for k, v in sorted(self.options.items())
+        }
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Rule:
+        """The inverse of to_dict; ValueError (or KeyError, TypeError) for data that is not a rule."""
+        opts: dict[str, Any] = {}
+        for key, value in dict(data.get("options", {})).items():
+            setting = options.BY_NAME.get(key)
+            if setting is None or setting.combine is options.Combine.RULE:
+                raise ValueError(f"unknown recording option {key!r}")
+            if setting.type is options.Type.WATCH:
+                value = tuple(values.parse_watch_path(v) for v in value)
+            error = setting.error(value)
+            if error is not None:
+                raise ValueError(f"option {key} {error}")
+            opts[key] = value
+        kind, priority = data["kind"], data["priority"]
+        for setting, value in ((options.KIND, kind), (options.PRIORITY, priority)):
+            if setting.error(value) is not None:
+                raise ValueError(f"{setting.name} {setting.error(value)}")
+        flags = [data[k] for k in ("enabled", "all_users", "all_hosts")]
+        members = [data[k] for k in ("users", "groups", "hosts", "hostgroups")]
+        if not all(isinstance(f, bool) for f in flags) or not isinstance(data["name"], str):
+            raise ValueError("rule name must be text and its flags booleans")
+        if not all(isinstance(m, list) and all(isinstance(n, str) for n in m) for m in members):
+            raise ValueError("rule members must be lists of names")
+        return cls(
+            name=data["name"],
+            enabled=flags[0],
+            kind=kind,
+            priority=priority,
+            all_users=flags[1],
+            all_hosts=flags[2],
+            users=frozenset(members[0]),
+            groups=frozenset(members[1]),
+            hosts=frozenset(members[2]),
+            hostgroups=frozenset(members[3]),
+            options=opts,
+        )
+
     def option(self, name: str) -> Any:
         """The value this rule sets for a recording option, None when it does not set it."""
         return self.options.get(name)

@@ -41,11 +41,20 @@ def show(lab: Lab) -> None:
     for user in lab.data.users:
         _run(["id", user.uid])
 
-    _section("InfoPipe over the lab's system bus (root only)")
-    from tests import ifp
+    _section("InfoPipe over the lab's system bus (root only), with the agent's client")
+    import asyncio
 
-    for user in lab.data.users:
-        print(f"  {user.uid}: groups {sorted(ifp.user_groups(user.uid))}, shell {ifp.user_shell(user.uid)}")
+    from sssd_helper.infopipe import InfoPipe
+
+    async def users() -> list:
+        ifp = InfoPipe(autostart=False)
+        try:
+            return [await ifp.user(name=u.uid) for u in lab.data.users]
+        finally:
+            ifp.close()
+
+    for info in asyncio.run(users()):
+        print(f"  {info.name}: groups {sorted(info.groups)}, shell {info.shell}, online {info.online}")
 
     _section(f"A login: ssh alice@127.0.0.1 -p {lab.ssh.port}")
     _run(lab.ssh_argv("alice", "echo hello from $(hostname) as $(id -un), groups: $(id -Gn)"))
@@ -63,12 +72,18 @@ def show_story(lab: Lab) -> None:
         print(f"  {spec.name}: {spec.kind} {who} on {where}, priority {spec.priority}{extra}")
     dns = story.add_rules(lab)
     try:
-        _section(f"What {lab.this_host} decides (its own LDAP bind + groups from InfoPipe)")
+        _section(
+            f"What the agent on {lab.this_host} decides (Kerberos bind as the host, groups from InfoPipe)"
+        )
         decisions = story.host_decisions(lab)
         for user, decision in decisions.items():
-            print(f"  {user:<6} {'RECORD' if decision.record else 'no    '}  {decision.reason}")
-        options = decisions["alice"].options
-        assert options is not None
+            print(f"  {user:<6} {'RECORD' if decision['record'] else 'no    '}  {decision['reason']}")
+        _run([story.SESSREC, "policy", "show"])
+        _section("alice asks the agent about herself (it knows her from the kernel, not from an argument)")
+        _run(["setpriv", "--reuid=alice", "--regid=alice", "--init-groups", story.SESSREC, "policy", "check"])
+        from ipa_plugin.policy import options as option_table
+
+        options = option_table.from_dict(decisions["alice"]["options"])
         _section("alice logs in with a terminal; her session runs under the recorder")
         login = story.recorded_login(lab, "alice", options, "echo this session is recorded; id -un; ls /")
         print(login.stdout.decode(errors="replace").rstrip())

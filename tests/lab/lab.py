@@ -13,7 +13,7 @@ from pathlib import Path
 
 import ldap
 
-from . import audit, bus, dirsrv, journal, kdc, namespace, sshd, sssd
+from . import agent, audit, bus, dirsrv, journal, kdc, namespace, sshd, sssd
 from .data import DOMAIN, THIS_HOST, Directory, read_access_aci
 from .kdc import Kdc
 from .process import Service
@@ -62,6 +62,7 @@ class Lab(AbstractContextManager["Lab"]):
         self.ssh = sshd.SshConfig(port=free_port(), state=STATE / "ssh")
         self.services: dict[str, Service] = {}
         self._audit: audit.Audit | None = None
+        self._agent: agent.AgentSetup | None = None
         # The kernel has one audit daemon slot; a lazy lab takes it only when a test asks for auditd.
         self.lazy_audit = lazy_audit
         self.timings: dict[str, float] = {}
@@ -100,6 +101,7 @@ class Lab(AbstractContextManager["Lab"]):
         self.timings["total"] = time.monotonic() - t0
 
     def stop(self) -> None:
+        self._agent = None
         if self._audit is not None:
             self._audit.stop()
             self._audit = None
@@ -157,6 +159,40 @@ class Lab(AbstractContextManager["Lab"]):
             self._timed("auditd", self._start_audit)
         assert self._audit is not None
         return self._audit
+
+    def agent_setup(self, state: str = "agent", host: str | None = None, **extra: str) -> agent.AgentSetup:
+        """A host agent's configuration for this lab: `host`'s keytab (this host by default) and the lab's
+        directory; `extra` adds sessrecd.conf keys (e.g. uri, fail_mode)."""
+        fqdn = host or self.this_host
+        return agent.AgentSetup(
+            state=STATE / state,
+            ldap_uri=self.directory_gssapi_uri,
+            server=self.ldap_server_name,
+            basedn=self.data.suffix,
+            realm=self.kdc.realm,
+            domain=DOMAIN,
+            host=fqdn,
+            keytab=self.kdc.host_keytab(fqdn),
+            socket=extra.pop(
+                "socket", "/run/sessrec/agent.sock" if state == "agent" else str(STATE / state / "s")
+            ),
+            extra=tuple(extra.items()),
+        )
+
+    def start_agent(self, setup: agent.AgentSetup, name: str | None = None) -> Service:
+        """Start a host agent (the installed sessrecd); the lab stops it with everything else."""
+        service = agent.start(setup, self.logs / f"{name or setup.state.name}.log")
+        self._add(name or setup.state.name, service)
+        return service
+
+    @property
+    def agent(self) -> agent.AgentSetup:
+        """This host's agent, started on first use; its socket is the default /run/sessrec/agent.sock."""
+        if self._agent is None:
+            setup = self.agent_setup()
+            self._timed("sessrecd", lambda: self.start_agent(setup, "agent"))
+            self._agent = setup
+        return self._agent
 
     def _start_sshd(self) -> None:
         users = [u.uid for u in self.data.users]

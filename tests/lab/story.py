@@ -11,10 +11,10 @@ import ldap
 import ldap.modlist
 
 from ipa_plugin.policy import dn as dns
-from ipa_plugin.policy import layout, options, rules
-from sssd_helper import directory
+from ipa_plugin.policy import layout, options
+from sssd_helper import protocol
 from sssd_helper.session import recorder_argv
-from tests import ifp, installed
+from tests import installed
 
 from .lab import Lab
 
@@ -80,12 +80,12 @@ def remove_rules(lab: Lab, dns: list[str]) -> None:
         conn.delete_s(dn)
 
 
-def host_decisions(lab: Lab) -> dict[str, rules.Decision]:
-    """What this host decides for each user: its own bind fetches its rules, InfoPipe gives the groups."""
-    host = lab.data.host(lab.this_host)
-    conn = lab.ldap(host.dn(), lab.data.password(host.fqdn))
-    ruleset = directory.fetch(conn, lab.data.suffix, host.fqdn)
-    return {u.uid: ruleset.decide(u.uid, ifp.user_groups(u.uid)) for u in lab.data.users}
+def host_decisions(lab: Lab) -> dict[str, dict]:
+    """What this host's agent decides for each user: it fetched the rules with the host's own Kerberos
+    identity and asks InfoPipe for the groups; `sync` makes it fetch the rules just written."""
+    socket_path = lab.agent.socket
+    protocol.ask("sync", socket_path=socket_path)
+    return {u.uid: protocol.ask("decide", socket_path=socket_path, user=u.uid) for u in lab.data.users}
 
 
 def recorded_login(

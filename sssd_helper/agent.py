@@ -1,0 +1,309 @@
+"""`sessrecd`, the host agent: this host's rules from FreeIPA, users from SSSD, decisions on a local socket.
+
+It answers only for the caller the kernel names (SO_PEERCRED); root may ask about anyone. When a decision
+cannot be made it gives the documented fail-closed answer (docs/agent.md), and every decision goes to the
+journal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import struct
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ipa_plugin.policy import options as option_table
+from ipa_plugin.policy.rules import Decision
+
+from . import cache, config, directory, protocol
+from .infopipe import InfoPipe, InfoPipeError, UnknownUser
+from .journal import log
+
+READ_TIMEOUT = 5.0
+SELF_SHELLS = ("sessrec-shell",)  # never hand back our own login shell as the "real" one
+
+
+class Agent:
+    def __init__(self, cfg: config.AgentConfig, infopipe: InfoPipe) -> None:
+        self.cfg = cfg
+        self.infopipe = infopipe
+        self.cached: cache.CachedRules | None = None
+        self.last_error: str | None = None
+        self.last_attempt: float | None = None
+        self._refreshing: asyncio.Lock | None = None
+
+    # -- rules ---------------------------------------------------------------------------------
+    def load_cache(self) -> None:
+        try:
+            self.cached = cache.read(Path(self.cfg.cache))
+        except cache.CacheError as exc:
+            self.last_error = str(exc)
+            log(f"sessrecd: ignoring the rule cache: {exc}", priority=4)
+
+    async def refresh(self) -> bool:
+        """Fetch this host's rules; on failure keep serving the last good ones."""
+        if self._refreshing is None:
+            self._refreshing = asyncio.Lock()
+        async with self._refreshing:
+            self.last_attempt = time.time()
+            try:
+                fetched = await asyncio.to_thread(directory.fetch_for_host, self.cfg)
+            except directory.DirectoryError as exc:
+                self.last_error = str(exc)
+                log(f"sessrecd: rule fetch failed, serving {self._age_text()}: {exc}", priority=3)
+                return False
+            cached = cache.CachedRules(fetched.ruleset, fetched.fetched_at, fetched.server)
+            try:
+                await asyncio.to_thread(cache.write, Path(self.cfg.cache), cached)
+            except OSError as exc:
+                log(f"sessrecd: cannot write the rule cache {self.cfg.cache}: {exc.strerror}", priority=3)
+            self.cached, self.last_error = cached, None
+            log(
+                f"sessrecd: {len(fetched.ruleset.rules)} rules for {fetched.ruleset.host} "
+                f"from {fetched.server} in {fetched.seconds * 1000:.0f} ms",
+                SESSREC_RULE_COUNT=str(len(fetched.ruleset.rules)),
+            )
+            return True
+
+    async def refresh_forever(self, first_delay: float = 0.0) -> None:
+        await asyncio.sleep(first_delay)
+        while True:
+            await self.refresh()
+            await asyncio.sleep(self.cfg.refresh_interval)
+
+    def _age(self) -> float | None:
+        return None if self.cached is None else self.cached.age(time.time())
+
+    def _age_text(self) -> str:
+        age = self._age()
+        return "no rules" if age is None else f"rules {age:.0f} s old"
+
+    # -- decisions -----------------------------------------------------------------------------
+    async def decide(self, name: str | None = None, uid: int | None = None) -> dict[str, Any]:
+        """The decision for a user, as the protocol answers it."""
+        try:
+            user = await asyncio.wait_for(self.infopipe.user(name=name, uid=uid), self.cfg.sssd_timeout)
+        except UnknownUser:
+            if name is not None:
+                raise protocol.AgentRefused(f"unknown user {name!r}") from None
+            return self._fail_closed(str(uid), uid, f"SSSD does not know uid {uid}", None)
+        except (TimeoutError, InfoPipeError) as exc:
+            why = str(exc) or f"SSSD did not answer within {self.cfg.sssd_timeout:g} s"
+            return self._fail_closed(name or str(uid), uid, why, None)
+        shell = self._real_shell(user.shell)
+        if self.cached is None:
+            why = f"no rules fetched yet ({self.last_error or 'not tried'})"
+            return self._fail_closed(user.name, user.uid, why, shell)
+        decision = self.cached.ruleset.decide(user.name, user.groups)
+        answer = self._answer(user.name, user.uid, decision, shell, fail_closed=False)
+        answer["online"] = user.online
+        return answer
+
+    def _answer(
+        self, name: str, uid: int | None, decision: Decision, shell: str, fail_closed: bool
+    ) -> dict[str, Any]:
+        options = option_table.as_dict(decision.options) if decision.options is not None else None
+        answer = {
+            "user": name,
+            "uid": uid,
+            "record": decision.record,
+            "refuse": False,
+            "rules": list(decision.rules),
+            "overridden": list(decision.overridden),
+            "options": options,
+            "shell": shell,
+            "reason": decision.reason,
+            "fail_closed": fail_closed,
+            "rules_age": self._age(),
+            "rules_server": self.cached.server if self.cached else None,
+        }
+        self._log_decision(answer)
+        return answer
+
+    def _fail_closed(self, name: str, uid: int | None, why: str, shell: str | None) -> dict[str, Any]:
+        refuse = self.cfg.fail_mode == "refuse"
+        reason = f"cannot decide: {why}; " + (
+            "refusing the login" if refuse else "recording with default options"
+        )
+        decision = Decision(
+            record=not refuse, options=None if refuse else option_table.Options(), reason=reason
+        )
+        answer = self._answer(name, uid, decision, shell or self.cfg.fallback_shell, fail_closed=True)
+        answer["refuse"] = refuse
+        return answer
+
+    def _real_shell(self, shell: str) -> str:
+        if not shell.startswith("/") or Path(shell).name in SELF_SHELLS or not os.access(shell, os.X_OK):
+            return self.cfg.fallback_shell
+        return shell
+
+    def _log_decision(self, answer: dict[str, Any]) -> None:
+        verdict = "refused" if answer["refuse"] else "recorded" if answer["record"] else "not recorded"
+        age = answer["rules_age"]
+        log(
+            f"sessrecd: {answer['user']}: {verdict}: {answer['reason']}",
+            priority=4 if answer["fail_closed"] else 6,
+            SESSREC_USER=answer["user"],
+            SESSREC_RECORD="1" if answer["record"] else "0",
+            SESSREC_RULES=",".join(answer["rules"]),
+            SESSREC_FAIL_CLOSED="1" if answer["fail_closed"] else "0",
+            SESSREC_CACHE_AGE="" if age is None else f"{age:.0f}",
+        )
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "host": self.cfg.host,
+            "server": self.cfg.ldap_uri,
+            "rules_server": self.cached.server if self.cached else None,
+            "rules": len(self.cached.ruleset.rules) if self.cached else None,
+            "hostgroups": sorted(self.cached.ruleset.hostgroups) if self.cached else [],
+            "fetched_at": self.cached.fetched_at if self.cached else None,
+            "rules_age": self._age(),
+            "last_attempt": self.last_attempt,
+            "last_error": self.last_error,
+            "refresh_interval": self.cfg.refresh_interval,
+        }
+
+    # -- the socket ------------------------------------------------------------------------------
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            answer = await self._serve_one(reader, writer)
+        except protocol.AgentRefused as exc:
+            answer = {"ok": False, "error": str(exc)}
+        except Exception as exc:  # noqa: BLE001 - one bad request must never stop the service
+            log(f"sessrecd: internal error answering a request: {exc!r}", priority=3)
+            answer = {"ok": False, "error": "internal error"}
+        try:
+            writer.write(protocol.encode({"v": protocol.VERSION, **answer}))
+            await asyncio.wait_for(writer.drain(), READ_TIMEOUT)
+        except (TimeoutError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    async def _serve_one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> dict[str, Any]:
+        uid = peer_uid(writer.get_extra_info("socket"))
+        try:
+            line = await asyncio.wait_for(reader.readuntil(b"\n"), READ_TIMEOUT)
+        except asyncio.LimitOverrunError:
+            raise protocol.AgentRefused(f"request larger than {protocol.MAX_REQUEST} bytes") from None
+        except asyncio.IncompleteReadError as exc:
+            line = exc.partial
+        except TimeoutError:
+            raise protocol.AgentRefused("no request within the time limit") from None
+        request = parse_request(line)
+        op = request["op"]
+        if op == "decide":
+            user = request.get("user")
+            if user is None:
+                return {"ok": True, **await self.decide(uid=uid)}
+            if not isinstance(user, str) or not user:
+                raise protocol.AgentRefused("user must be a name")
+            if uid != 0:
+                own = await self.decide(uid=uid)
+                if own["user"] != user:
+                    raise protocol.AgentRefused("only root may ask about other users")
+                return {"ok": True, **own}
+            return {"ok": True, **await self.decide(name=user)}
+        if uid != 0:
+            raise protocol.AgentRefused(f"{op} is for root only")
+        if op == "status":
+            return {"ok": True, **self.status()}
+        if op == "show":
+            rules = [r.to_dict() for r in self.cached.ruleset.rules] if self.cached else []
+            return {"ok": True, **self.status(), "rule_list": rules}
+        fetched = await self.refresh()
+        if not fetched:
+            raise protocol.AgentRefused(f"sync failed: {self.last_error}")
+        return {"ok": True, **self.status()}
+
+
+def parse_request(line: bytes) -> dict[str, Any]:
+    if len(line) > protocol.MAX_REQUEST:
+        raise protocol.AgentRefused(f"request larger than {protocol.MAX_REQUEST} bytes")
+    try:
+        request = json.loads(line)
+    except ValueError:
+        raise protocol.AgentRefused("request is not JSON") from None
+    if not isinstance(request, dict):
+        raise protocol.AgentRefused("request must be a JSON object")
+    if request.get("v") != protocol.VERSION:
+        raise protocol.AgentRefused(
+            f"unsupported protocol version {request.get('v')!r}; this is {protocol.VERSION}"
+        )
+    if request.get("op") not in protocol.OPS:
+        raise protocol.AgentRefused(f"unknown op {request.get('op')!r}; ops: {', '.join(protocol.OPS)}")
+    return request
+
+
+def peer_uid(sock: socket.socket) -> int:
+    """The connecting process's uid, from the kernel."""
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return struct.unpack("3i", creds)[1]
+
+
+def listening_socket(path: str) -> socket.socket:
+    """The socket systemd passed (socket activation), else a new one at `path`, mode 0666 in a 0755 dir."""
+    if os.environ.get("LISTEN_PID") == str(os.getpid()) and os.environ.get("LISTEN_FDS") == "1":
+        return socket.socket(fileno=3)
+    where = Path(path)
+    where.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(where.parent, 0o755)
+    where.unlink(missing_ok=True)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    sock.bind(path)
+    os.chmod(path, 0o666)  # anyone may ask; each is answered only about themselves
+    sock.listen(128)
+    return sock
+
+
+async def serve(cfg: config.AgentConfig) -> None:
+    agent = Agent(cfg, InfoPipe(timeout=cfg.sssd_timeout, autostart=cfg.dbus_autostart))
+    agent.load_cache()
+    sock = listening_socket(cfg.socket)
+    first_delay = 0.0
+    if agent.cached is None:
+        # Without rules every answer would be the fail-closed one: fetch before answering (callers wait
+        # in the listen queue), bounded by the LDAP timeouts.
+        await agent.refresh()
+        first_delay = cfg.refresh_interval
+    server = await asyncio.start_unix_server(agent.handle, sock=sock, limit=protocol.MAX_REQUEST)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(agent.refresh()))
+    refresher = asyncio.ensure_future(agent.refresh_forever(first_delay))
+    log(f"sessrecd: serving {cfg.socket} for {cfg.host} ({agent._age_text()})")
+    async with server:
+        await stop.wait()
+    refresher.cancel()
+    agent.infopipe.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sessrecd", description="Session recording host agent (root).")
+    parser.add_argument("--config", default=str(config.AGENT_CONF), help="agent configuration file")
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0:
+        print("sessrecd: must run as root", file=sys.stderr)
+        return 1
+    try:
+        cfg = config.load(Path(args.config))
+    except config.ConfigError as exc:
+        print(f"sessrecd: {exc}", file=sys.stderr)
+        return 2
+    os.umask(0o077)
+    try:
+        asyncio.run(serve(cfg))
+    except OSError as exc:
+        print(f"sessrecd: cannot serve {cfg.socket}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,130 @@
+"""SSSD's InfoPipe over the system bus (dbus-next): a user's groups, real login shell, and online state.
+
+One persistent connection, reconnected when it drops; every call has a short timeout of its own. InfoPipe
+answers only `[ifp] allowed_uids` (root), so only the agent uses this.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from dbus_next import Message, MessageFlag, MessageType, Variant
+from dbus_next.aio import MessageBus
+from dbus_next.constants import BusType
+
+IFP = "org.freedesktop.sssd.infopipe"
+IFP_PATH = "/org/freedesktop/sssd/infopipe"
+PROPERTIES = "org.freedesktop.DBus.Properties"
+NOT_FOUND = "sbus.Error.NotFound"
+
+
+class InfoPipeError(Exception):
+    """SSSD did not answer as needed; `name` is the D-Bus error name, or a local one."""
+
+    def __init__(self, name: str, text: str):
+        super().__init__(f"{text} ({name})" if name else text)
+        self.name = name
+
+
+class UnknownUser(InfoPipeError):
+    pass
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    name: str
+    uid: int
+    groups: tuple[str, ...]  # every group, the primary one and nested ones included
+    shell: str  # the directory's login shell (NSS shows override_shell instead)
+    online: bool | None  # the user's domain reaches its server; None when SSSD does not say
+
+
+class InfoPipe:
+    def __init__(self, timeout: float = 3.0, bus_address: str | None = None, autostart: bool = True) -> None:
+        self.timeout = timeout
+        self.flags = MessageFlag.NONE if autostart else MessageFlag.NO_AUTOSTART
+        self.bus_address = bus_address
+        self._bus: MessageBus | None = None
+        self._connecting: asyncio.Lock | None = None
+
+    async def _connected(self) -> MessageBus:
+        if self._connecting is None:
+            self._connecting = asyncio.Lock()
+        async with self._connecting:
+            if self._bus is None or not self._bus.connected:
+                bus = MessageBus(bus_address=self.bus_address, bus_type=BusType.SYSTEM)
+                try:
+                    self._bus = await asyncio.wait_for(bus.connect(), self.timeout)
+                except (TimeoutError, OSError) as exc:
+                    raise InfoPipeError("", f"cannot reach the system bus: {exc or 'timeout'}") from None
+            return self._bus
+
+    def close(self) -> None:
+        if self._bus is not None:
+            self._bus.disconnect()
+            self._bus = None
+
+    async def call(self, path: str, interface: str, member: str, signature: str = "", body: Any = ()) -> Any:
+        bus = await self._connected()
+        message = Message(
+            destination=IFP,
+            path=path,
+            interface=interface,
+            member=member,
+            signature=signature,
+            body=list(body),
+        )
+        try:
+            reply = await asyncio.wait_for(bus.call(message), self.timeout)
+        except TimeoutError:
+            raise InfoPipeError(
+                "timeout", f"SSSD did not answer {member} within {self.timeout:g} s"
+            ) from None
+        except (OSError, EOFError) as exc:
+            self.close()  # the next call reconnects
+            raise InfoPipeError("", f"lost the system bus: {exc}") from None
+        if reply.message_type == MessageType.ERROR:
+            text = str(reply.body[0]) if reply.body else member
+            cls = UnknownUser if reply.error_name == NOT_FOUND else InfoPipeError
+            raise cls(reply.error_name or "", text)
+        return reply.body
+
+    async def _props(self, path: str, interface: str) -> dict[str, Any]:
+        (props,) = await self.call(path, PROPERTIES, "GetAll", "s", [interface])
+        return {k: v.value if isinstance(v, Variant) else v for k, v in props.items()}
+
+    async def user(self, name: str | None = None, uid: int | None = None) -> UserInfo:
+        """Look a user up by name or uid; UnknownUser when SSSD does not know them."""
+        if name is not None:
+            (path,) = await self.call(f"{IFP_PATH}/Users", f"{IFP}.Users", "FindByName", "s", [name])
+        else:
+            (path,) = await self.call(f"{IFP_PATH}/Users", f"{IFP}.Users", "FindByID", "u", [uid])
+        props = await self._props(path, f"{IFP}.Users.User")
+        (groups,) = await self.call(IFP_PATH, IFP, "GetUserGroups", "s", [props["name"]])
+        primary = await self._group_name(props["gidNumber"])
+        return UserInfo(
+            name=props["name"],
+            uid=int(props["uidNumber"]),
+            groups=tuple(dict.fromkeys([*groups, *([primary] if primary else [])])),
+            shell=props.get("loginShell", ""),
+            online=await self._online(props.get("domain")),
+        )
+
+    async def _group_name(self, gid: int) -> str | None:
+        # GetUserGroups leaves out the primary group unless SSSD saw origPrimaryGroupGidNumber.
+        try:
+            (path,) = await self.call(f"{IFP_PATH}/Groups", f"{IFP}.Groups", "FindByID", "u", [gid])
+            return (await self._props(path, f"{IFP}.Groups.Group")).get("name")
+        except UnknownUser:
+            return None
+
+    async def _online(self, domain_path: str | None) -> bool | None:
+        if not domain_path:
+            return None
+        try:
+            (online,) = await self.call(domain_path, f"{IFP}.Domains.Domain", "IsOnline")
+        except InfoPipeError:
+            return None
+        return bool(online)
