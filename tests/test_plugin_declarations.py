@@ -53,10 +53,120 @@ def params(plugin: tuple[types.ModuleType, stubs.Registered]) -> dict[str, stubs
 
 
 def test_every_command_is_registered(plugin: tuple[types.ModuleType, stubs.Registered]) -> None:
-    assert sorted(plugin[1].classes) == sorted(["sessionrecording", *COMMANDS])
+    assert sorted(plugin[1].classes) == sorted(["sessionrecording", "sessionrecordingtest", *COMMANDS])
     for name in COMMANDS:
         cls = plugin[1].classes[name]
         assert cls.__doc__ and cls.__doc__.strip(), name
+
+
+def test_find_filters_on_the_membership_attributes(plugin: tuple[types.ModuleType, stubs.Registered]) -> None:
+    """FreeIPA's LDAPSearch makes --users/--no-users ... from member_attributes and attribute_members."""
+    find = plugin[1].classes["sessionrecording_find"]
+    obj = plugin[1].classes["sessionrecording"]
+    assert find.member_attributes == [layout.ATTR_MEMBER_USER.lower(), layout.ATTR_MEMBER_HOST.lower()]
+    assert [obj.attribute_members[a] for a in find.member_attributes] == [
+        ["user", "group"],
+        ["host", "hostgroup"],
+    ]
+
+
+def test_test_command_and_its_result_object(plugin: tuple[types.ModuleType, stubs.Registered]) -> None:
+    cmd = plugin[1].classes["sessionrecording_test"]
+    assert (cmd.obj_name, cmd.attr_name) == ("sessionrecordingtest", "run")
+    opts = {p.name: p for p in cmd.takes_options}
+    assert list(opts) == ["user", "host", "rules", "enabled", "disabled"]
+    assert opts["user"].required and opts["host"].required and opts["rules"].multivalue
+    assert opts["enabled"].kind == opts["disabled"].kind == "Flag"
+    assert all(o.kw.get("label") and o.kw.get("cli_name") == o.name for o in opts.values())
+    assert [o.name for o in cmd.has_output] == ["summary", "result", "value"]
+    assert cmd.has_output[1].type is dict and "no_display" in cmd.has_output[2].flags
+    result = {p.name: p for p in plugin[1].classes["sessionrecordingtest"].takes_params}
+    assert not any(p.required for p in result.values())
+    assert {o.attribute.lower() for o in options.OPTIONS} <= set(result)
+
+
+def test_record_only_params_come_from_the_option_table(
+    plugin: tuple[types.ModuleType, stubs.Registered],
+) -> None:
+    obj = plugin[1].classes["sessionrecording"]
+    assert "record_only_params" in obj.json_friendly_attributes  # shipped in the web UI's metadata
+    assert set(obj.json_friendly_attributes) > {"name", "takes_params", "label"}  # FreeIPA's are kept
+    expected = [s.attribute.lower() for s in options.SETTINGS if not s.applies_to_exempt]
+    assert obj.record_only_params == expected
+    assert layout.ATTR_KIND.lower() not in expected and layout.ATTR_PRIORITY.lower() not in expected
+    assert set(expected) == {o.attribute.lower() for o in options.OPTIONS}
+
+
+def test_ui_messages_are_added_to_freeipas_i18n_messages(
+    plugin: tuple[types.ModuleType, stubs.Registered],
+) -> None:
+    objects = plugin[1].i18n["objects"]
+    assert {"sessionrecording", "sessionrecordingtest"} <= set(objects)
+    choices = objects["sessionrecording"]["choices"]
+    for setting in options.SETTINGS:
+        if setting.type is options.Type.CHOICE:  # one label per value, so the UI can offer every choice
+            assert set(choices[setting.attribute.lower()]) == set(setting.choices), setting.name
+
+
+def test_bounds_let_one_message_through_any_rate_limit() -> None:
+    """The recorder's limiter admits a message when it fits rate + burst bytes (recorder/sink.py, payload
+    plus a header of about 200 bytes). With the smallest rate and burst the plugin accepts, the largest
+    payload it accepts must still fit with a wide margin for long user, host and terminal names, or the
+    drop action would record nothing."""
+    payload, rate, burst = (options.BY_NAME[n].bounds for n in ("payload", "rate", "burst"))
+    assert burst[0] >= payload[1] + 1024
+    assert rate[0] >= 1024 and payload[1] <= 3072  # a journal field shows at most 4096 bytes
+
+
+class FakeLdap:
+    """ldap2.get_entry for the cross-field check: the stored rule, or NotFound."""
+
+    def __init__(self, errors: types.ModuleType, stored: dict | None) -> None:
+        self.errors, self.stored = errors, stored
+
+    def get_entry(self, dn: object, attrs: list[str]) -> dict:
+        if self.stored is None:
+            raise self.errors.NotFound()
+        return {k: v for k, v in self.stored.items() if k in attrs}
+
+
+LOG_INPUT, LOG_OUTPUT = (options.ATTRIBUTE[n].lower() for n in ("log_input", "log_output"))
+KIND = layout.ATTR_KIND.lower()
+
+
+@pytest.mark.parametrize(
+    "stored,change,ok",
+    [
+        (None, {KIND: "record", LOG_INPUT: False, LOG_OUTPUT: False}, False),  # sessionrecording-add
+        (None, {KIND: "exempt", LOG_INPUT: False, LOG_OUTPUT: False}, True),
+        (None, {KIND: "record", LOG_INPUT: True, LOG_OUTPUT: False}, True),
+        ({KIND: ["exempt"], LOG_INPUT: [False], LOG_OUTPUT: [False]}, {KIND: "record"}, False),
+        ({KIND: ["record"], LOG_INPUT: [True], LOG_OUTPUT: [False]}, {LOG_INPUT: False}, False),
+        ({KIND: ["record"], LOG_INPUT: [False]}, {LOG_OUTPUT: False}, False),  # input unset is FALSE
+        (
+            {KIND: ["record"], LOG_INPUT: [False], LOG_OUTPUT: [False]},
+            {LOG_OUTPUT: None},
+            True,
+        ),  # unset: TRUE
+        ({KIND: ["record"], LOG_INPUT: ["FALSE"], LOG_OUTPUT: [b"FALSE"]}, {LOG_INPUT: "TRUE"}, True),
+        (
+            {KIND: ["record"], LOG_INPUT: [False], LOG_OUTPUT: [False]},
+            {"description": "x"},
+            True,
+        ),  # untouched
+    ],
+)
+def test_a_record_rule_must_record_input_or_output(
+    plugin: tuple[types.ModuleType, stubs.Registered], stored: dict | None, change: dict, ok: bool
+) -> None:
+    module = plugin[0]
+    ldap_ = FakeLdap(module.errors, stored)
+    if ok:
+        module._check_rule(ldap_, None if stored is None else "cn=r", dict(change))
+        return
+    with pytest.raises(module.errors.ValidationError) as raised:
+        module._check_rule(ldap_, None if stored is None else "cn=r", dict(change))
+    assert raised.value.kw["name"] == "log_output" and "--kind=exempt" in raised.value.kw["error"]
 
 
 def test_object_classes_and_attributes_exist_in_schema(

@@ -13,4 +13,5 @@ COMMAND_SUFFIXES = (
     "remove_user",
     "add_host",
     "remove_host",
+    "test",
 )

@@ -21,6 +21,8 @@ from typing import Any
 import ldap
 import pytest
 
+from ipa_plugin.policy import layout
+
 ROOT = Path(__file__).resolve().parents[2]
 PLUGINS = ROOT / "ipa_plugin" / "ipaserver" / "plugins"
 UPDATE_FILE = ROOT / "ipa_plugin" / "updates" / "75-sessionrecording.update"
@@ -68,6 +70,8 @@ MODULES = (
     "subid",
     "hbacsvc",
     "hbacsvcgroup",
+    "internal",
+    "config",
     "sessionrecording",
 )
 REALM = "IPA.TEST"
@@ -162,7 +166,13 @@ def ipa_directory() -> Iterator[IpaDirectory]:
         from tests.ipa import updatefile
 
         updatefile.apply(conn, updatefile.load(UPDATE_FILE, data.suffix))
-        conn.unbind_s()
+        if source is not None:
+            _freeipa_defaults(conn, source, data.suffix)
+            conn.unbind_s()
+            service.stop()  # the Managed Entries plugin reads its new configuration area at start
+            service = dirsrv.start(cfg, logs / "dirsrv.log")
+        else:
+            conn.unbind_s()
         yield IpaDirectory(cfg=cfg, suffix=data.suffix, service=service)
     finally:
         service.stop()
@@ -180,6 +190,9 @@ def ipa_api(ipa_directory: IpaDirectory) -> Any:
         tree = _server_tree(source)
         sys.path.insert(0, str(tree))
         ipalib.__path__.append(str(source / "ipalib"))  # ipalib.install is not in PyPI's ipalib
+        import ipapython
+
+        ipapython.__path__.append(str(source / "ipapython"))  # nor ipapython.install (config needs it)
     import ipaserver.plugins
     from ipalib import api
     from ipapython.dn import DN
@@ -208,6 +221,80 @@ def ipa_api(ipa_directory: IpaDirectory) -> Any:
     shutil.rmtree(confdir, ignore_errors=True)
     if tree is not None:
         shutil.rmtree(tree, ignore_errors=True)  # only the symlink and its directory
+
+
+def _freeipa_defaults(conn: ldap.ldapobject.LDAPObject, source: Path, suffix: str) -> None:
+    """What FreeIPA's own user_add, group_add and host_add need from an installed server: the IPA
+    configuration entry (object classes, default group, limits), the default group `ipausers`, and user
+    private groups made by 389-ds's Managed Entries plugin from FreeIPA's own template and definition
+    (install/share/managed-entries.ldif and user_private_groups.ldif of the source tree)."""
+    from tests.lab import dirsrv
+
+    config = {
+        "objectClass": ["top", "nsContainer", "ipaGuiConfig", "ipaConfigObject"],
+        "cn": ["ipaConfig"],
+        "ipaUserSearchFields": ["uid,givenname,sn"],
+        "ipaGroupSearchFields": ["cn,description"],
+        "ipaSearchTimeLimit": ["2"],
+        "ipaSearchRecordsLimit": ["100"],
+        "ipaHomesRootDir": ["/home"],
+        "ipaDefaultLoginShell": ["/bin/bash"],
+        "ipaDefaultPrimaryGroup": ["ipausers"],
+        "ipaMaxUsernameLength": ["32"],
+        "ipaMaxHostnameLength": ["64"],
+        "ipaMigrationEnabled": ["FALSE"],
+        "ipaGroupObjectClasses": ["top", "groupOfNames", "nestedGroup", "ipaUserGroup", "ipaObject"],
+        "ipaUserObjectClasses": [
+            "top",
+            "person",
+            "organizationalPerson",
+            "inetOrgPerson",
+            "inetUser",
+            "posixAccount",
+            "krbPrincipalAux",
+            "krbTicketPolicyAux",
+            "ipaObject",
+            "ipaSshUser",
+        ],
+    }
+    ipausers = {
+        "objectClass": ["top", "groupOfNames", "nestedGroup", "ipaUserGroup", "ipaObject"],
+        "cn": ["ipausers"],
+        "description": ["Default group for all users"],
+        "ipaUniqueID": ["autogenerate"],
+    }
+    dirsrv.add_entries(
+        conn,
+        [(f"cn=ipaConfig,cn=etc,{suffix}", config), (f"cn=ipausers,{layout.GROUPS_RDN},{suffix}", ipausers)],
+    )
+    for name in ("managed-entries.ldif", "user_private_groups.ldif"):
+        text = (source / "install" / "share" / name).read_text().replace("$SUFFIX", suffix).replace("$$", "$")
+        text = "\n".join(line for line in text.splitlines() if not line.startswith("changetype:"))
+        dirsrv.add_entries(
+            conn,
+            [(dn, {k: [v.decode() for v in vs] for k, vs in attrs.items()}) for dn, attrs in _ldif(text)],
+        )
+    conn.modify_s(
+        "cn=Managed Entries,cn=plugins,cn=config",
+        [
+            (
+                ldap.MOD_REPLACE,
+                "nsslapd-pluginConfigArea",
+                [f"cn=Definitions,cn=Managed Entries,cn=etc,{suffix}".encode()],
+            ),
+            (ldap.MOD_REPLACE, "nsslapd-pluginEnabled", [b"on"]),
+        ],
+    )
+
+
+def _ldif(text: str) -> list[tuple[str, dict[str, list[bytes]]]]:
+    import io
+
+    import ldif
+
+    parser = ldif.LDIFRecordList(io.StringIO(text))
+    parser.parse()
+    return parser.all_records
 
 
 def _server_tree(source: Path) -> Path:

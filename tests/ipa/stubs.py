@@ -54,10 +54,37 @@ def _param_class(kind: str) -> type:
 class _Base:
     """Any FreeIPA base class: subclasses are recorded as they are."""
 
+    json_friendly_attributes: tuple[str, ...] = ("name", "takes_params")
+
+
+@dataclass
+class Output:
+    """What ipalib.output.Output gets: a name, the types, the doc (label) and flags."""
+
+    name: str
+    type: Any = None
+    doc: Any = None
+    flags: Any = ()
+
+
+class IpaError(Exception):
+    """FreeIPA's errors take keywords (name=, error=, reason=); the stand-ins keep them."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(kw)
+        self.kw = kw
+
+
+class I18nMessages:
+    """FreeIPA's i18n_messages command (ipaserver.plugins.internal): only its message tree."""
+
+    messages: dict[str, Any] = {"objects": {}}
+
 
 @dataclass
 class Registered:
     classes: dict[str, type] = field(default_factory=dict)
+    i18n: dict[str, Any] = field(default_factory=dict)  # the i18n_messages tree after the module ran
 
 
 def load_plugin(monkeypatch: pytest.MonkeyPatch) -> tuple[types.ModuleType, Registered]:
@@ -74,13 +101,17 @@ def load_plugin(monkeypatch: pytest.MonkeyPatch) -> tuple[types.ModuleType, Regi
     ipalib = types.ModuleType("ipalib")
     for kind in ("Bool", "Int", "Str", "StrEnum", "Flag", "DNParam"):
         setattr(ipalib, kind, _param_class(kind))
+    ipalib.Object, ipalib.Method = type("Object", (_Base,), {}), type("Method", (_Base,), {})  # type: ignore[attr-defined]
     ipalib._ = lambda s: s  # type: ignore[attr-defined]
     ipalib.ngettext = lambda singular, plural, n: singular  # type: ignore[attr-defined]
     errors = types.ModuleType("ipalib.errors")
     for name in ("NotFound", "EmptyModlist", "MutuallyExclusiveError", "ValidationError", "DuplicateEntry"):
-        setattr(errors, name, type(name, (Exception,), {}))
+        setattr(errors, name, type(name, (IpaError,), {}))
     output = types.ModuleType("ipalib.output")
     output.standard_value = ("result", "value", "summary")  # type: ignore[attr-defined]
+    output.Output = Output  # type: ignore[attr-defined]
+    output.Entry = lambda name: Output(name, dict)  # type: ignore[attr-defined]
+    output.summary = Output("summary", (str, type(None)))  # type: ignore[attr-defined]
     plugable = types.ModuleType("ipalib.plugable")
     plugable.Registry = Registry  # type: ignore[attr-defined]
     ipalib.errors, ipalib.output, ipalib.plugable = errors, output, plugable  # type: ignore[attr-defined]
@@ -95,7 +126,6 @@ def load_plugin(monkeypatch: pytest.MonkeyPatch) -> tuple[types.ModuleType, Regi
     plugins = types.ModuleType("ipaserver.plugins")
     baseldap = types.ModuleType("ipaserver.plugins.baseldap")
     for name in (
-        "LDAPObject",
         "LDAPCreate",
         "LDAPDelete",
         "LDAPRetrieve",
@@ -106,8 +136,16 @@ def load_plugin(monkeypatch: pytest.MonkeyPatch) -> tuple[types.ModuleType, Regi
         "LDAPRemoveMember",
     ):
         setattr(baseldap, name, type(name, (_Base,), {}))
+    baseldap.LDAPObject = type(  # type: ignore[attr-defined]
+        "LDAPObject",
+        (_Base,),
+        {"json_friendly_attributes": ("name", "takes_params", "label", "attribute_members")},
+    )
     baseldap.pkey_to_value = lambda key, options: key  # type: ignore[attr-defined]
     ipaserver.plugins, plugins.baseldap = plugins, baseldap  # type: ignore[attr-defined]
+    internal = types.ModuleType("ipaserver.plugins.internal")
+    internal.i18n_messages = type("i18n_messages", (I18nMessages,), {"messages": {"objects": {}}})  # type: ignore[attr-defined]
+    plugins.internal = internal  # type: ignore[attr-defined]
 
     for name, module in {
         "ipalib": ipalib,
@@ -119,10 +157,12 @@ def load_plugin(monkeypatch: pytest.MonkeyPatch) -> tuple[types.ModuleType, Regi
         "ipaserver": ipaserver,
         "ipaserver.plugins": plugins,
         "ipaserver.plugins.baseldap": baseldap,
+        "ipaserver.plugins.internal": internal,
     }.items():
         monkeypatch.setitem(sys.modules, name, module)
     spec = importlib.util.spec_from_file_location("sessionrecording_under_stubs", PLUGIN)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    registered.i18n = internal.i18n_messages.messages  # type: ignore[attr-defined]
     return module, registered

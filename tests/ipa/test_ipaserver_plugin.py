@@ -329,3 +329,191 @@ def test_managed_permissions_are_created_by_freeipas_updater(
     assert {access.ACI_NAMED_HOSTS, access.ACI_ALL_HOSTS} <= names  # the update file's ACIs stay
     read = ipa_api.Command.permission_show("System: Read Session Recording Rules")["result"]
     assert {a.lower() for a in layout.RULE_ATTRIBUTES} <= set(read["attrs"])
+
+
+# -- sessionrecording-test and member filters, on entries made by FreeIPA's own commands -------------------
+@pytest.fixture(scope="module")
+def world(ipa_api: Any) -> Any:
+    """Users, nested groups, hosts and nested hostgroups made with FreeIPA's user_add, group_add_member,
+    host_add and hostgroup_add_member (user private groups by 389-ds's Managed Entries plugin), and rules
+    made with our commands. Names start with srt- so they cannot meet the lab's own entries."""
+    c = ipa_api.Command
+    c.user_add("srt-alice", givenname="Alice", sn="Test", uidnumber=41001)
+    c.user_add("srt-bob", givenname="Bob", sn="Test", uidnumber=41002)
+    c.group_add("srt-legacy", gidnumber=42001)  # a primary group that is not a private group
+    c.user_add("srt-carol", givenname="Carol", sn="Test", uidnumber=41003, gidnumber=42001, noprivate=True)
+    c.group_add("srt-devs", nonposix=True)
+    c.group_add("srt-staff", nonposix=True)
+    c.group_add_member("srt-devs", user=["srt-alice"])
+    c.group_add_member("srt-staff", group=["srt-devs"], user=["srt-bob"])  # alice: staff through devs
+    for host in ("srt-web.ipa.test", "srt-db.ipa.test"):
+        c.host_add(host, force=True)
+    c.hostgroup_add("srt-webservers")
+    c.hostgroup_add("srt-production")
+    c.hostgroup_add_member("srt-webservers", host=["srt-web.ipa.test"])
+    c.hostgroup_add_member("srt-production", hostgroup=["srt-webservers"], host=["srt-db.ipa.test"])
+
+    c.sessionrecording_add("srt-staff-prod", ipasessionrecordinglatency=5)
+    c.sessionrecording_add_user("srt-staff-prod", group=["srt-staff"])
+    c.sessionrecording_add_host("srt-staff-prod", hostgroup=["srt-production"])
+    c.sessionrecording_add(
+        "srt-all", usercategory="all", hostcategory="all", ipasessionrecordingloginput=True
+    )
+    c.sessionrecording_add(
+        "srt-bob-exempt", ipasessionrecordingkind="exempt", ipasessionrecordingpriority=10, hostcategory="all"
+    )
+    c.sessionrecording_add_user("srt-bob-exempt", user=["srt-bob"])
+    c.sessionrecording_add(
+        "srt-trial", ipasessionrecordingpriority=50, hostcategory="all", ipasessionrecordingpayload=512
+    )
+    c.sessionrecording_add_user("srt-trial", user=["srt-alice"])
+    c.sessionrecording_disable("srt-trial")
+    c.sessionrecording_add(
+        "srt-legacy",
+        ipasessionrecordingpriority=20,
+        hostcategory="all",
+        ipasessionrecordingwatchpath=["w:/etc"],
+    )
+    c.sessionrecording_add_user("srt-legacy", group=["srt-legacy"])
+    return c
+
+
+def test_sessionrecording_test_is_registered_with_its_result_object(ipa_api: Any) -> None:
+    cmd = ipa_api.Command.sessionrecording_test
+    assert cmd.obj.name == "sessionrecordingtest" and cmd.attr_name == "run"
+    assert {"user", "host", "rules", "enabled", "disabled"} <= set(cmd.options)
+    assert cmd.options["user"].required and cmd.options["host"].required and cmd.options["rules"].multivalue
+    assert list(cmd.output) == ["summary", "result", "value"]
+    labels = {p.name: str(p.label) for p in cmd.output_params()}  # what the CLI labels the result with
+    assert labels["deciding"] == "Deciding rules" and labels["ipasessionrecordingloginput"] == "Record input"
+
+
+def test_nested_groups_and_hostgroups_decide_with_the_options_combined(world: Any) -> None:
+    out = world.sessionrecording_test(user="srt-alice", host="srt-web.ipa.test")
+    assert out["value"] is True and out["summary"] == "srt-alice is recorded on srt-web.ipa.test"
+    r = out["result"]
+    assert {"srt-devs", "srt-staff", "srt-alice", "ipausers"} <= set(r["usergroups"])  # nested; private
+    assert {"srt-webservers", "srt-production"} <= set(r["hostgroups"])  # nested hostgroup
+    assert r["deciding"] == ["srt-all", "srt-staff-prod"] and r["priority"] == 0
+    assert "srt-trial" not in r.get("notmatched", []) + r["deciding"]  # disabled: not tested by default
+    assert {"srt-bob-exempt", "srt-legacy"} <= set(r["notmatched"])
+    assert r["ipasessionrecordinglatency"] == 5 and r["ipasessionrecordingloginput"] is True
+    assert r["ipasessionrecordingpayload"] == options.BY_NAME["payload"].default
+    # On srt-db (in srt-production directly) the same; on a host outside it only srt-all applies.
+    assert world.sessionrecording_test(user="srt-alice", host="srt-db.ipa.test")["result"]["deciding"] == [
+        "srt-all",
+        "srt-staff-prod",
+    ]
+    assert world.sessionrecording_test(user="srt-alice", host="web1.ipa.test")["result"]["deciding"] == [
+        "srt-all"
+    ]
+
+
+def test_exemption_and_overridden_rules(world: Any) -> None:
+    out = world.sessionrecording_test(user="srt-bob", host="srt-web")  # a short host name, as hbactest
+    r = out["result"]
+    assert out["value"] is False and r["host"] == "srt-web.ipa.test"
+    assert r["deciding"] == ["srt-bob-exempt"] and r["priority"] == 10
+    assert r["overridden"] == ["srt-all", "srt-staff-prod"]
+    assert r["reason"] == "exempted by srt-bob-exempt (priority 10)"
+    assert "ipasessionrecordingloginput" not in r
+
+
+def test_the_primary_group_counts_as_sssd_reports_it(world: Any) -> None:
+    r = world.sessionrecording_test(user="srt-carol", host="srt-db.ipa.test")["result"]
+    assert "srt-legacy" in r["usergroups"]  # her gidNumber's group, though not a member of it
+    assert r["deciding"] == ["srt-legacy"] and r["ipasessionrecordingwatchpath"] == ["w:/etc"]
+
+
+def test_rules_enabled_and_disabled_choose_the_rules_as_hbactest(world: Any) -> None:
+    only = world.sessionrecording_test(user="srt-alice", host="srt-web.ipa.test", rules=["srt-trial"])[
+        "result"
+    ]
+    assert only["deciding"] == ["srt-trial"] and "overridden" not in only and "notmatched" not in only
+    assert only["ipasessionrecordingpayload"] == 512  # a disabled rule named with --rules counts
+    both = world.sessionrecording_test(user="srt-alice", host="srt-web.ipa.test", enabled=True, disabled=True)
+    assert both["result"]["deciding"] == ["srt-trial"] and both["result"]["priority"] == 50
+    assert both["result"]["overridden"] == ["srt-all", "srt-staff-prod"]
+    off = world.sessionrecording_test(user="srt-alice", host="srt-web.ipa.test", disabled=True)["result"]
+    assert off["deciding"] == ["srt-trial"] and "srt-all" not in off.get("notmatched", [])
+    bad = world.sessionrecording_test(user="srt-alice", host="srt-web.ipa.test", rules=["srt-all", "nosuch"])
+    assert bad["summary"] == "Unresolved rules in --rules" and bad["result"] == {"error": ["nosuch"]}
+    assert bad["value"] is False
+
+
+def test_unknown_user_or_host_is_freeipas_not_found(world: Any, errors: Any) -> None:
+    with pytest.raises(errors.NotFound, match="nosuch: user not found"):
+        world.sessionrecording_test(user="nosuch", host="srt-web.ipa.test")
+    with pytest.raises(errors.NotFound, match="nosuch.ipa.test: host not found"):
+        world.sessionrecording_test(user="srt-alice", host="nosuch.ipa.test")
+
+
+def test_cli_output_is_a_summary_and_a_labelled_line_per_field(ipa_api: Any, world: Any) -> None:
+    import contextlib
+    import io
+
+    from ipalib import cli
+
+    kw = dict(user="srt-bob", host="srt-web.ipa.test")
+    out = world.sessionrecording_test(**kw)
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        rc = ipa_api.Command.sessionrecording_test.output_for_cli(cli.textui(ipa_api), out, **kw)
+    lines = buf.getvalue().splitlines()
+    assert lines[1] == "srt-bob is not recorded on srt-web.ipa.test" and set(lines[0]) == {"-"}
+    assert "  Deciding rules: srt-bob-exempt" in lines and "  Deciding priority: 10" in lines
+    assert "  Matched but overridden rules: srt-all, srt-staff-prod" in lines
+    assert rc == 0
+
+
+def test_find_filters_on_direct_members(world: Any) -> None:
+    def found(**kw: Any) -> set[str]:
+        return {
+            r["cn"][0] for r in world.sessionrecording_find(**kw)["result"] if r["cn"][0].startswith("srt-")
+        }
+
+    assert found(user=["srt-bob"]) == {"srt-bob-exempt"}
+    assert found(user=["srt-alice"]) == {"srt-trial"}  # direct members only: staff-prod names a group
+    assert found(group=["srt-staff"]) == {"srt-staff-prod"}
+    assert found(hostgroup=["srt-production"]) == {"srt-staff-prod"}
+    assert found(host=["srt-web.ipa.test"]) == set()
+    assert found(no_user=["srt-bob"], no_group=["srt-staff", "srt-legacy"]) == {"srt-all", "srt-trial"}
+    assert found(group=["srt-staff"], no_hostgroup=["srt-production"]) == set()
+    options_ = world.sessionrecording_find.options
+    for name in ("user", "group", "host", "hostgroup"):
+        assert options_[name].cli_name == name + "s" and options_["no_" + name].cli_name == f"no_{name}s"
+
+
+@pytest.mark.parametrize("kind,create_ok", [(layout.KIND_RECORD, False), (layout.KIND_EXEMPT, True)])
+def test_a_record_rule_must_record_input_or_output(
+    cmd: Any, errors: Any, rule: str, kind: str, create_ok: bool
+) -> None:
+    silent = dict(ipasessionrecordingloginput=False, ipasessionrecordinglogoutput=False)
+    if not create_ok:
+        with pytest.raises(errors.ValidationError, match="must record input or output"):
+            cmd.sessionrecording_add(rule, ipasessionrecordingkind=kind, **silent)
+        cmd.sessionrecording_add(rule, ipasessionrecordingloginput=True, ipasessionrecordinglogoutput=False)
+        with pytest.raises(errors.ValidationError, match="must record input or output"):
+            cmd.sessionrecording_mod(rule, ipasessionrecordingloginput=False)
+        cmd.sessionrecording_mod(rule, ipasessionrecordinglogoutput=None)  # unset: the default, TRUE
+        cmd.sessionrecording_mod(rule, ipasessionrecordingloginput=False)
+        return
+    cmd.sessionrecording_add(rule, ipasessionrecordingkind=kind, **silent)
+    with pytest.raises(errors.ValidationError, match="must record input or output"):
+        cmd.sessionrecording_mod(rule, ipasessionrecordingkind=layout.KIND_RECORD)
+    cmd.sessionrecording_mod(rule, description="exempt rules record nothing anyway")
+
+
+def test_ui_texts_and_metadata_come_from_the_server(ipa_api: Any) -> None:
+    texts = ipa_api.Command.i18n_messages()["texts"]["objects"]
+    assert texts["sessionrecording"]["recording"] == "What is recorded"
+    assert texts["sessionrecordingtest"]["label"] == "Session Recording Test"
+    meta = ipa_api.Command.json_metadata(objname="sessionrecording")["objects"]["sessionrecording"]
+    assert meta["record_only_params"] == [
+        s.attribute.lower() for s in options.SETTINGS if not s.applies_to_exempt
+    ]
+    kinds = next(p for p in meta["takes_params"] if p["name"] == layout.ATTR_KIND.lower())
+    assert list(kinds["values"]) == list(layout.KINDS)
+    test = ipa_api.Command.json_metadata(objname="sessionrecordingtest")["objects"]["sessionrecordingtest"]
+    assert {"deciding", "overridden", "notmatched"} <= {p["name"] for p in test["takes_params"]}
+    assert test["methods"] == ["run"]
