@@ -166,3 +166,35 @@ def load_plugin(monkeypatch: pytest.MonkeyPatch) -> tuple[types.ModuleType, Regi
     spec.loader.exec_module(module)
     registered.i18n = internal.i18n_messages.messages  # type: ignore[attr-defined]
     return module, registered
+
+
+def param_json(param: Param) -> dict[str, Any]:
+    """A param as FreeIPA's metadata (json_metadata) shows it to the web UI: name, label, values..."""
+    out: dict[str, Any] = {"name": param.name, "required": param.required, "multivalue": param.multivalue}
+    for key in ("label", "doc", "values", "default", "cli_name", "minvalue", "maxvalue", "primary_key"):
+        if key in param.kw:
+            value = param.kw[key]
+            out[key] = list(value) if isinstance(value, tuple) else value
+    out["flags"] = sorted(param.flags)
+    return out
+
+
+def ui_context(registered: Registered) -> dict[str, Any]:
+    """What the web UI would get from a server running the plugin, as far as the plugin makes it: its
+    objects' and command's metadata and its i18n messages (FreeIPA's own texts are not in it)."""
+    objects: dict[str, Any] = {}
+    for name in ("sessionrecording", "sessionrecordingtest"):
+        cls = registered.classes[name]
+        obj: dict[str, Any] = {"name": name, "takes_params": [param_json(p) for p in cls.takes_params]}
+        for attr in cls.json_friendly_attributes:
+            if attr not in obj and hasattr(cls, attr):
+                obj[attr] = getattr(cls, attr)
+        pkeys = [p.name for p in cls.takes_params if p.kw.get("primary_key")]
+        if pkeys:
+            obj["primary_key"] = pkeys[0]
+        objects[name] = obj
+    test = registered.classes["sessionrecording_test"]
+    commands = {
+        test.__name__: {"name": test.__name__, "takes_options": [param_json(p) for p in test.takes_options]}
+    }
+    return {"metadata": {"objects": objects, "commands": commands}, "messages": registered.i18n}

@@ -517,3 +517,27 @@ def test_ui_texts_and_metadata_come_from_the_server(ipa_api: Any) -> None:
     test = ipa_api.Command.json_metadata(objname="sessionrecordingtest")["objects"]["sessionrecordingtest"]
     assert {"deciding", "overridden", "notmatched"} <= {p["name"] for p in test["takes_params"]}
     assert test["methods"] == ["run"]
+
+
+def test_web_ui_module_under_the_real_servers_metadata_and_texts(ipa_api: Any) -> None:
+    """The UI module (under the node harness) with the metadata and i18n messages FreeIPA's own
+    json_metadata and i18n_messages serve: every text key it uses, ours and FreeIPA's, resolves."""
+    from tests.test_plugin_ui import run_harness
+
+    meta = ipa_api.Command.json_metadata
+    objects = {}
+    for name in ("sessionrecording", "sessionrecordingtest", "user", "host"):
+        objects.update(meta(objname=name)["objects"])
+    commands = meta(command="sessionrecording_test")["commands"]
+    texts = ipa_api.Command.i18n_messages()["texts"]
+    seen = run_harness({"metadata": {"objects": objects, "commands": commands}, "messages": texts})
+    assert seen["keys"] and all(seen["keys"].values()), [k for k, ok in seen["keys"].items() if not ok]
+    details = next(f for f in seen["entities"][0]["spec"]["facets"] if f.get("$type") == "details")
+    kind = next(f for f in details["fields"] if f["name"] == layout.ATTR_KIND.lower())
+    assert [o["label"] for o in kind["options"]] == [
+        "Record the sessions",
+        "Do not record the sessions (exempt)",
+    ]
+    assert set(seen["policies"][0]["exempt"]["disabled"]) == {o.attribute.lower() for o in options.OPTIONS}
+    fields = {f["name"]: f["value"] for f in seen["test_page"]["fields"]}
+    assert fields["recorded"] == "True"  # FreeIPA's own text for true
