@@ -37,8 +37,9 @@ lint: deps
 test: deps lint install
 	$(PY) -m pytest -q
 
-bench: deps
+bench: deps install
 	$(PY) -m benchmarks
+	$(PY) -m benchmarks.agent
 
 schema:
 	$(SYSTEM_PYTHON) -m ipa_plugin.policy.layout > ipa_plugin/schema.d/75-sessionrecording.ldif

@@ -23,7 +23,7 @@ from ipa_plugin.policy import options as option_table
 from ipa_plugin.policy.rules import Decision
 
 from . import cache, config, directory, protocol
-from .infopipe import InfoPipe, InfoPipeError, UnknownUser
+from .infopipe import InfoPipe, InfoPipeError, UnknownUser, UserInfo
 from .journal import log
 
 READ_TIMEOUT = 5.0
@@ -38,6 +38,7 @@ class Agent:
         self.last_error: str | None = None
         self.last_attempt: float | None = None
         self._refreshing: asyncio.Lock | None = None
+        self._users: dict[tuple[str, object], tuple[UserInfo, float]] = {}
 
     # -- rules ---------------------------------------------------------------------------------
     def load_cache(self) -> None:
@@ -89,7 +90,7 @@ class Agent:
     async def decide(self, name: str | None = None, uid: int | None = None) -> dict[str, Any]:
         """The decision for a user, as the protocol answers it."""
         try:
-            user = await asyncio.wait_for(self.infopipe.user(name=name, uid=uid), self.cfg.sssd_timeout)
+            user = await self._user(name, uid)
         except UnknownUser:
             if name is not None:
                 raise protocol.AgentRefused(f"unknown user {name!r}") from None
@@ -105,6 +106,20 @@ class Agent:
         answer = self._answer(user.name, user.uid, decision, shell, fail_closed=False)
         answer["online"] = user.online
         return answer
+
+    async def _user(self, name: str | None, uid: int | None) -> UserInfo:
+        """The user from SSSD, or from the last `user_cache` seconds (logins come in bursts)."""
+        key = ("name", name) if name is not None else ("uid", uid)
+        hit = self._users.get(key)
+        if hit is not None and hit[1] > time.monotonic():
+            return hit[0]
+        user = await asyncio.wait_for(self.infopipe.user(name=name, uid=uid), self.cfg.sssd_timeout)
+        if self.cfg.user_cache > 0:
+            expiry = time.monotonic() + self.cfg.user_cache
+            if len(self._users) > 10000:
+                self._users.clear()
+            self._users[("name", user.name)] = self._users[("uid", user.uid)] = (user, expiry)
+        return user
 
     def _answer(
         self, name: str, uid: int | None, decision: Decision, shell: str, fail_closed: bool

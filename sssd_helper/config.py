@@ -37,6 +37,7 @@ class AgentConfig:
     refresh_interval: float = 300.0  # seconds between rule fetches
     ldap_timeout: float = 5.0  # seconds for connecting and for each search
     sssd_timeout: float = 3.0  # seconds for each InfoPipe call
+    user_cache: float = 5.0  # seconds a user's groups and shell from SSSD are reused (0: never)
     cache: str = "/var/cache/sessrec/rules.json"
     socket: str = "/run/sessrec/agent.sock"
     ccache: str = "/run/sessrec/krb5cc"
@@ -71,6 +72,8 @@ class AgentConfig:
         for key in ("refresh_interval", "ldap_timeout", "sssd_timeout"):
             if not 0 < getattr(self, key) <= 86400:
                 raise ConfigError(f"{key} must be between 0 and 86400 seconds")
+        if not 0 <= self.user_cache <= 300:
+            raise ConfigError("user_cache must be between 0 and 300 seconds")
         return self
 
 

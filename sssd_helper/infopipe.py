@@ -7,6 +7,7 @@ answers only `[ifp] allowed_uids` (root), so only the agent uses this.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ IFP = "org.freedesktop.sssd.infopipe"
 IFP_PATH = "/org/freedesktop/sssd/infopipe"
 PROPERTIES = "org.freedesktop.DBus.Properties"
 NOT_FOUND = "sbus.Error.NotFound"
+CACHE_SECONDS = 10.0  # group names and domain online states
 
 
 class InfoPipeError(Exception):
@@ -48,6 +50,8 @@ class InfoPipe:
         self.bus_address = bus_address
         self._bus: MessageBus | None = None
         self._connecting: asyncio.Lock | None = None
+        self._group_names: dict[int, tuple[str | None, float]] = {}
+        self._online_state: dict[str, tuple[bool | None, float]] = {}
 
     async def _connected(self) -> MessageBus:
         if self._connecting is None:
@@ -91,40 +95,72 @@ class InfoPipe:
             raise cls(reply.error_name or "", text)
         return reply.body
 
-    async def _props(self, path: str, interface: str) -> dict[str, Any]:
-        (props,) = await self.call(path, PROPERTIES, "GetAll", "s", [interface])
-        return {k: v.value if isinstance(v, Variant) else v for k, v in props.items()}
+    async def _get(self, path: str, interface: str, prop: str) -> Any:
+        (value,) = await self.call(path, PROPERTIES, "Get", "ss", [interface, prop])
+        return value.value if isinstance(value, Variant) else value
 
     async def user(self, name: str | None = None, uid: int | None = None) -> UserInfo:
-        """Look a user up by name or uid; UnknownUser when SSSD does not know them."""
-        if name is not None:
-            (path,) = await self.call(f"{IFP_PATH}/Users", f"{IFP}.Users", "FindByName", "s", [name])
-        else:
+        """Look a user up by name or uid; UnknownUser when SSSD does not know them.
+
+        Independent calls go out together; group names and domain states are cached a little while
+        (GetAll on a user or group costs SSSD about 10 ms, a single attribute about 1.5 ms)."""
+        if name is None:
             (path,) = await self.call(f"{IFP_PATH}/Users", f"{IFP}.Users", "FindByID", "u", [uid])
-        props = await self._props(path, f"{IFP}.Users.User")
-        (groups,) = await self.call(IFP_PATH, IFP, "GetUserGroups", "s", [props["name"]])
-        primary = await self._group_name(props["gidNumber"])
+            name = await self._get(path, f"{IFP}.Users.User", "name")
+        wanted = ["uidNumber", "gidNumber", "loginShell", "domainname"]
+        (attrs,), (groups,) = await asyncio.gather(
+            self.call(IFP_PATH, IFP, "GetUserAttr", "sas", [name, wanted]),
+            self.call(IFP_PATH, IFP, "GetUserGroups", "s", [name]),
+        )
+        first = {k: (v.value if isinstance(v, Variant) else v) for k, v in attrs.items()}
+        first = {k: v[0] if v else "" for k, v in first.items()}
+        primary, online = await asyncio.gather(
+            self._group_name(int(first["gidNumber"])), self._online(first.get("domainname", ""))
+        )
         return UserInfo(
-            name=props["name"],
-            uid=int(props["uidNumber"]),
+            name=name,
+            uid=int(first["uidNumber"]),
             groups=tuple(dict.fromkeys([*groups, *([primary] if primary else [])])),
-            shell=props.get("loginShell", ""),
-            online=await self._online(props.get("domain")),
+            shell=first.get("loginShell", ""),
+            online=online,
         )
 
     async def _group_name(self, gid: int) -> str | None:
         # GetUserGroups leaves out the primary group unless SSSD saw origPrimaryGroupGidNumber.
+        cached = self._cached(self._group_names, gid)
+        if cached is not None:
+            return cached[0]
         try:
             (path,) = await self.call(f"{IFP_PATH}/Groups", f"{IFP}.Groups", "FindByID", "u", [gid])
-            return (await self._props(path, f"{IFP}.Groups.Group")).get("name")
+            found = await self._get(path, f"{IFP}.Groups.Group", "name")
         except UnknownUser:
-            return None
+            found = None
+        self._group_names[gid] = (found, time.monotonic() + CACHE_SECONDS)
+        return found
 
-    async def _online(self, domain_path: str | None) -> bool | None:
-        if not domain_path:
+    async def _online(self, domain: str) -> bool | None:
+        if not domain:
             return None
+        cached = self._cached(self._online_state, domain)
+        if cached is not None:
+            return cached[0]
         try:
-            (online,) = await self.call(domain_path, f"{IFP}.Domains.Domain", "IsOnline")
+            (online,) = await self.call(domain_path(domain), f"{IFP}.Domains.Domain", "IsOnline")
+            state: bool | None = bool(online)
         except InfoPipeError:
-            return None
-        return bool(online)
+            state = None
+        self._online_state[domain] = (state, time.monotonic() + CACHE_SECONDS)
+        return state
+
+    @staticmethod
+    def _cached(table: dict, key: Any) -> tuple | None:
+        entry = table.get(key)
+        return (entry[0],) if entry is not None and entry[1] > time.monotonic() else None
+
+
+def domain_path(domain: str) -> str:
+    """InfoPipe's object path of a domain: its name with every non-alphanumeric byte as _XX."""
+    escaped = "".join(
+        c if c.isascii() and c.isalnum() else "".join(f"_{b:02x}" for b in c.encode()) for c in domain
+    )
+    return f"{IFP_PATH}/Domains/{escaped}"

@@ -249,11 +249,11 @@ def test_no_cache_and_no_server_gives_the_fail_closed_answer(
 
 
 def test_a_hanging_sssd_gives_the_fail_closed_answer_within_the_timeout(lab: Lab, agent: str) -> None:
-    setup = lab.agent_setup("agent-slow-sssd", sssd_timeout="1")
+    setup = lab.agent_setup("agent-slow-sssd", sssd_timeout="1", user_cache="0")
     service = lab.start_agent(setup)
     try:
         assert not protocol.ask("decide", socket_path=setup.socket, user="dave")["fail_closed"]
-        with frozen_infopipe():
+        with frozen_infopipe(lab):
             start = time.monotonic()
             dave = protocol.ask("decide", socket_path=setup.socket, user="dave")
             elapsed = time.monotonic() - start

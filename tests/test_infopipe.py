@@ -64,9 +64,11 @@ def test_infopipe_refuses_non_root_callers(lab: Lab, installed: types.ModuleType
 
 
 @contextmanager
-def frozen_infopipe() -> Iterator[int]:
-    """SIGSTOP sssd's InfoPipe responder: calls to it hang, as with an overloaded or stuck SSSD."""
-    pids = [p for p in os.listdir("/proc") if p.isdigit() and _comm(p) == "sssd_ifp"]
+def frozen_infopipe(lab: Lab) -> Iterator[int]:
+    """SIGSTOP this lab's InfoPipe responder (a child of its sssd): calls to it hang, as with an
+    overloaded or stuck SSSD."""
+    sssd = lab.services["sssd"].pid
+    pids = [p for p in os.listdir("/proc") if p.isdigit() and _comm(p) == "sssd_ifp" and _ppid(p) == sssd]
     assert pids, "the lab's sssd runs no InfoPipe responder"
     pid = int(pids[0])
     os.kill(pid, signal.SIGSTOP)
@@ -74,6 +76,13 @@ def frozen_infopipe() -> Iterator[int]:
         yield pid
     finally:
         os.kill(pid, signal.SIGCONT)
+
+
+def _ppid(pid: str) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1
 
 
 def _comm(pid: str) -> str:
@@ -89,7 +98,7 @@ def test_a_hanging_sssd_fails_within_the_timeout_not_the_bus_default(lab: Lab) -
         try:
             await ifp.user(name="alice")  # connect while it answers
             start = time.monotonic()
-            with pytest.raises(InfoPipeError) as err, frozen_infopipe():
+            with pytest.raises(InfoPipeError) as err, frozen_infopipe(lab):
                 await ifp.user(name="alice")
             assert err.value.name == "timeout"
             elapsed = time.monotonic() - start

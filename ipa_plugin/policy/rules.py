@@ -148,10 +148,19 @@ class Rule:
         return self.options.get(name)
 
     def applies_to_host(self, fqdn: str, hostgroups: Iterable[str]) -> bool:
-        return self.all_hosts or fqdn.casefold() in self.hosts or bool(self.hostgroups & _fold(hostgroups))
+        return _names(
+            self.all_hosts, self.hosts, self.hostgroups, frozenset({fqdn.casefold()}), _fold(hostgroups)
+        )
 
     def applies_to_user(self, user: str, groups: Iterable[str]) -> bool:
-        return self.all_users or user.casefold() in self.users or bool(self.groups & _fold(groups))
+        return _names(self.all_users, self.users, self.groups, frozenset({user.casefold()}), _fold(groups))
+
+
+def _names(
+    everyone: bool, ones: frozenset[str], groups: frozenset[str], one: frozenset[str], of: frozenset[str]
+) -> bool:
+    """A rule's side (users or hosts) names `one` (folded): directly, through a group in `of`, or all."""
+    return everyone or not ones.isdisjoint(one) or not groups.isdisjoint(of)
 
 
 def _or_default(value: Any, default: Any) -> Any:
@@ -218,11 +227,14 @@ def decide(
     rules: Iterable[Rule], host: str, hostgroups: Iterable[str], user: str, groups: Iterable[str]
 ) -> Decision:
     """The decision for `user` (member of `groups`) on `host` (member of `hostgroups`)."""
-    groups, hostgroups = list(groups), list(hostgroups)
+    host_names, host_groups = frozenset({host.casefold()}), _fold(hostgroups)
+    user_names, user_groups = frozenset({user.casefold()}), _fold(groups)
     matching = [
         r
         for r in rules
-        if r.enabled and r.applies_to_host(host, hostgroups) and r.applies_to_user(user, groups)
+        if r.enabled
+        and _names(r.all_hosts, r.hosts, r.hostgroups, host_names, host_groups)
+        and _names(r.all_users, r.users, r.groups, user_names, user_groups)
     ]
     if not matching:
         return Decision(record=False, reason="no rule applies")
@@ -231,7 +243,8 @@ def decide(
     record = [r for r in band if r.kind == options.KIND_RECORD]
     deciding = record or band
     names = tuple(sorted(r.name for r in deciding))
-    overridden = tuple(sorted(r.name for r in matching if r not in deciding))
+    deciding_ids = {id(r) for r in deciding}
+    overridden = tuple(sorted(r.name for r in matching if id(r) not in deciding_ids))
     if record:
         reason = f"recorded by {', '.join(names)} (priority {top})"
         return Decision(True, names, combine(record), reason, overridden)

@@ -146,9 +146,31 @@ def _configure(cfg: DirectoryConfig) -> None:
             (ldap.MOD_REPLACE, "memberOfAutoAddOC", [b"nsMemberOf"]),
         ],
     )
+    _add_indexes(conn)
     if cfg.server_name is not None and cfg.realm is not None:
         _configure_sasl(conn, cfg.server_name, cfg.realm, cfg.suffix)
     conn.unbind_s()
+
+
+# Indices FreeIPA keeps on the attributes the rules, memberOf and the hosts' searches use (389-ds itself
+# indexes member and memberOf); without them memberOf scans the whole backend on every rule change.
+INDEXES = {
+    "memberUser": (b"eq", b"pres"),
+    "memberHost": (b"eq", b"pres"),
+    "fqdn": (b"eq", b"pres"),
+    "ipaEnabledFlag": (b"eq",),
+    "hostCategory": (b"eq",),
+    "userCategory": (b"eq",),
+    "krbPrincipalName": (b"eq",),
+    "ipaUniqueID": (b"eq",),
+}
+
+
+def _add_indexes(conn: ldap.ldapobject.LDAPObject, backend: str = "userroot") -> None:
+    base = f"cn=index,cn={backend},cn=ldbm database,cn=plugins,cn=config"
+    for attr, kinds in INDEXES.items():
+        entry = {"objectClass": [b"top", b"nsIndex"], "cn": [attr.encode()], "nsSystemIndex": [b"false"]}
+        conn.add_s(f"cn={attr},{base}", list({**entry, "nsIndexType": list(kinds)}.items()))
 
 
 SASL_MAPPINGS = "cn=mapping,cn=sasl,cn=config"
