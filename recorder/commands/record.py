@@ -20,6 +20,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "and log its I/O in tlog's JSON format. The process is non-dumpable and named tlog-rec-sessio so "
         "Cockpit lists its journal entries. If the log cannot be written the command is terminated.",
     )
+    add_option_arguments(p)
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]")
+    p.set_defaults(func=run)
+
+
+def add_option_arguments(p: argparse.ArgumentParser) -> None:
+    """Where and how to record: shared by `record` and `relay` (the option table's flags among them)."""
     p.add_argument("-o", "--output", metavar="FILE", help="append to FILE (implies --writer file)")
     p.add_argument("--writer", choices=WRITERS, help="where messages go (default: journal, or file with -o)")
     p.add_argument(
@@ -38,8 +45,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--limit-action", choices=("pass", "delay", "drop"), default="pass")
     p.add_argument("--notice", metavar="TEXT", help="printed to stderr before an interactive session")
     p.add_argument("--syslog-facility", default="authpriv", metavar="NAME")
-    p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]")
-    p.set_defaults(func=run)
 
 
 def _default_shell() -> str:
@@ -52,6 +57,14 @@ def _default_shell() -> str:
 
 
 def _check(args: argparse.Namespace) -> list[str]:
+    check_options(args)
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    return command or [_default_shell()]
+
+
+def check_options(args: argparse.Namespace) -> None:
     from recorder.tlogformat import MIN_PAYLOAD
 
     if not 0.001 <= args.latency <= 86400:
@@ -66,10 +79,6 @@ def _check(args: argparse.Namespace) -> list[str]:
     if args.output and writer != "file":
         raise UsageError(f"-o FILE does not go with --writer {writer}")
     args.writer = writer
-    command = list(args.command)
-    if command and command[0] == "--":
-        command = command[1:]
-    return command or [_default_shell()]
 
 
 def _open_writer(args: argparse.Namespace, meta):
@@ -80,6 +89,27 @@ def _open_writer(args: argparse.Namespace, meta):
     if args.writer == "journal":
         return writers.JournalWriter(meta)
     return writers.SyslogWriter(args.syslog_facility)
+
+
+def make_sink(args: argparse.Namespace, meta):
+    """The sink the options describe, its writer open (WriterError when it cannot be)."""
+    from recorder.sink import RateLimiter, Sink
+
+    writer = _open_writer(args, meta)
+    limiter = RateLimiter(args.rate, args.burst, args.limit_action) if args.limit_action != "pass" else None
+    return Sink(
+        writer,
+        meta,
+        payload=args.payload,
+        latency=args.latency,
+        limiter=limiter,
+        log_output=args.log_output,
+        log_window=args.log_window,
+    )
+
+
+def notice_text(args: argparse.Namespace) -> str:
+    return DEFAULT_NOTICE if args.notice is None else args.notice
 
 
 def _plug_closed_fds() -> None:
@@ -98,7 +128,6 @@ def run(args: argparse.Namespace) -> int:
     _plug_closed_fds()
     command = _check(args)
     from recorder import identity, tap
-    from recorder.sink import RateLimiter, Sink
     from recorder.tlogformat import Meta
     from recorder.writers import WriterError
 
@@ -111,22 +140,12 @@ def run(args: argparse.Namespace) -> int:
         session=identity.audit_session(),
     )
     try:
-        writer = _open_writer(args, meta)
+        sink = make_sink(args, meta)
     except WriterError as exc:
         print(f"sessrec record: {exc}; not starting an unrecorded session", file=sys.stderr)
         return 1
-    limiter = RateLimiter(args.rate, args.burst, args.limit_action) if args.limit_action != "pass" else None
-    sink = Sink(
-        writer,
-        meta,
-        payload=args.payload,
-        latency=args.latency,
-        limiter=limiter,
-        log_output=args.log_output,
-        log_window=args.log_window,
-    )
     interactive = os.isatty(0)
-    notice = DEFAULT_NOTICE if args.notice is None else args.notice
+    notice = notice_text(args)
     if notice and interactive:
         os.write(2, notice.encode())
     try:
