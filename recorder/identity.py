@@ -9,6 +9,8 @@ import socket
 # takes tlog-rec-session's truncated name; `sessrec play --verify` relies on trusted fields, not on this.
 PROCESS_NAME = "tlog-rec-sessio"
 NO_SESSION = 4294967295
+# The system user the agent runs login sessions' recorders as: only it (or root) writes verified recordings.
+RECORDER_USER = "sessrec"
 PR_SET_DUMPABLE = 4
 PR_SET_NAME = 15
 

@@ -19,6 +19,8 @@ if [ $uninstall = 1 ]; then
     link="$bindir/${spec%% *}"
     [ "$(readlink "$link" 2>/dev/null)" = "$prefix/bin/${spec%% *}" ] && rm -f "$link"
   done
+  [ "$(readlink "$bindir/sessrec-shell" 2>/dev/null)" = "$prefix/bin/sessrec-shell" ] && rm -f "$bindir/sessrec-shell"
+  command -v remove-shell >/dev/null && remove-shell "$bindir/sessrec-shell"
   [ -f "$prefix/pyvenv.cfg" ] && rm -rf "$prefix"
   rm -f /usr/local/lib/systemd/system/sessrecd.service /usr/local/lib/systemd/system/sessrecd.socket \
     /usr/local/lib/tmpfiles.d/sessrec.conf
@@ -41,6 +43,27 @@ mkdir "$work/dist"
 "$prefix/bin/python3" -m pip install -q --no-deps --no-index --force-reinstall --disable-pip-version-check \
   "$work"/dist/*.whl >/dev/null
 
+# The recorders' own system user (a recorded user can neither signal nor ptrace its processes), and the
+# group of the login shell's interpreter, which owns nothing: its setgid bit only puts the dynamic loader
+# in secure mode (LD_PRELOAD, LD_AUDIT, LD_LIBRARY_PATH ignored), and the login shell drops it at once.
+getent group sessrec-shell >/dev/null || groupadd --system sessrec-shell
+getent passwd sessrec >/dev/null ||
+  useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
+    --comment "session recorder" sessrec
+install -d -m 0755 "$prefix/libexec"
+install -o root -g sessrec-shell -m 2755 "$(readlink -f "$system_python")" "$prefix/libexec/sessrec-shell-python"
+site=$("$prefix/bin/python3" -I -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+cat >"$prefix/bin/sessrec-shell" <<PY
+#!$prefix/libexec/sessrec-shell-python -IS
+import sys
+sys.path.insert(0, "$site")
+from sssd_helper.login_shell import main
+sys.exit(main())
+PY
+chmod 0755 "$prefix/bin/sessrec-shell"
+ln -sfn "$prefix/bin/sessrec-shell" "$bindir/sessrec-shell"
+command -v add-shell >/dev/null && add-shell "$bindir/sessrec-shell"
+
 # Entry points start Python isolated (-I): no PYTHON* variables, no user site, no script directory on sys.path.
 for spec in "${entry_points[@]}"; do
   read -r name target <<<"$spec"
@@ -62,4 +85,5 @@ install -D -m 0644 "$data/sessrec.tmpfiles" /usr/local/lib/tmpfiles.d/sessrec.co
 install -D -m 0644 "$here/docs/agent.md" /usr/local/share/doc/sessrec/agent.md
 chown -R root:root "$prefix"
 chmod -R go-w "$prefix"
-echo "install: $(ls "$work"/dist) into $prefix; entry points in $bindir: ${entry_points[*]%% *}"
+chgrp sessrec-shell "$prefix/libexec/sessrec-shell-python" && chmod 2755 "$prefix/libexec/sessrec-shell-python"
+echo "install: $(ls "$work"/dist) into $prefix; entry points in $bindir: ${entry_points[*]%% *} sessrec-shell"

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import signal
-import socket
-import struct
 import sys
 import time
 from pathlib import Path
@@ -22,11 +19,12 @@ from typing import Any
 from ipa_plugin.policy import options as option_table
 from ipa_plugin.policy.rules import Decision
 
-from . import cache, config, directory, protocol
+from . import cache, config, directory, protocol, server
 from .infopipe import InfoPipe, InfoPipeError, UnknownUser, UserInfo
 from .journal import log
+from .server import Request
+from .sessions import Sessions
 
-READ_TIMEOUT = 5.0
 SELF_SHELLS = ("sessrec-shell",)  # never hand back our own login shell as the "real" one
 
 
@@ -39,6 +37,7 @@ class Agent:
         self.last_attempt: float | None = None
         self._refreshing: asyncio.Lock | None = None
         self._users: dict[tuple[str, object], tuple[UserInfo, float]] = {}
+        self.sessions = Sessions(cfg)
 
     # -- rules ---------------------------------------------------------------------------------
     def load_cache(self) -> None:
@@ -186,37 +185,14 @@ class Agent:
             "refresh_interval": self.cfg.refresh_interval,
         }
 
-    # -- the socket ------------------------------------------------------------------------------
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            answer = await self._serve_one(reader, writer)
-        except protocol.AgentRefused as exc:
-            answer = {"ok": False, "error": str(exc)}
-        except Exception as exc:  # noqa: BLE001 - one bad request must never stop the service
-            log(f"sessrecd: internal error answering a request: {exc!r}", priority=3)
-            answer = {"ok": False, "error": "internal error"}
-        try:
-            writer.write(protocol.encode({"v": protocol.VERSION, **answer}))
-            await asyncio.wait_for(writer.drain(), READ_TIMEOUT)
-        except (TimeoutError, OSError):
-            pass
-        finally:
-            writer.close()
-
-    async def _serve_one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> dict[str, Any]:
-        uid = peer_uid(writer.get_extra_info("socket"))
-        try:
-            line = await asyncio.wait_for(reader.readuntil(b"\n"), READ_TIMEOUT)
-        except asyncio.LimitOverrunError:
-            raise protocol.AgentRefused(f"request larger than {protocol.MAX_REQUEST} bytes") from None
-        except asyncio.IncompleteReadError as exc:
-            line = exc.partial
-        except TimeoutError:
-            raise protocol.AgentRefused("no request within the time limit") from None
-        request = parse_request(line)
-        op = request["op"]
+    # -- requests ------------------------------------------------------------------------------
+    async def handle(self, request: Request) -> dict[str, Any] | None:
+        """Answer one request; None when the connection was handed on (a recorded session's start)."""
+        op, uid = request.fields["op"], request.uid
+        if op == "start":
+            return await self.sessions.start(request, await self.decide(uid=uid))
         if op == "decide":
-            user = request.get("user")
+            user = request.fields.get("user")
             if user is None:
                 return {"ok": True, **await self.decide(uid=uid)}
             if not isinstance(user, str) or not user:
@@ -240,56 +216,16 @@ class Agent:
         return {"ok": True, **self.status()}
 
 
-def parse_request(line: bytes) -> dict[str, Any]:
-    if len(line) > protocol.MAX_REQUEST:
-        raise protocol.AgentRefused(f"request larger than {protocol.MAX_REQUEST} bytes")
-    try:
-        request = json.loads(line)
-    except ValueError:
-        raise protocol.AgentRefused("request is not JSON") from None
-    if not isinstance(request, dict):
-        raise protocol.AgentRefused("request must be a JSON object")
-    if request.get("v") != protocol.VERSION:
-        raise protocol.AgentRefused(
-            f"unsupported protocol version {request.get('v')!r}; this is {protocol.VERSION}"
-        )
-    if request.get("op") not in protocol.OPS:
-        raise protocol.AgentRefused(f"unknown op {request.get('op')!r}; ops: {', '.join(protocol.OPS)}")
-    return request
-
-
-def peer_uid(sock: socket.socket) -> int:
-    """The connecting process's uid, from the kernel."""
-    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    return struct.unpack("3i", creds)[1]
-
-
-def listening_socket(path: str) -> socket.socket:
-    """The socket systemd passed (socket activation), else a new one at `path`, mode 0666 in a 0755 dir."""
-    if os.environ.get("LISTEN_PID") == str(os.getpid()) and os.environ.get("LISTEN_FDS") == "1":
-        return socket.socket(fileno=3)
-    where = Path(path)
-    where.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(where.parent, 0o755)
-    where.unlink(missing_ok=True)
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-    sock.bind(path)
-    os.chmod(path, 0o666)  # anyone may ask; each is answered only about themselves
-    sock.listen(128)
-    return sock
-
-
 async def serve(cfg: config.AgentConfig) -> None:
     agent = Agent(cfg, InfoPipe(timeout=cfg.sssd_timeout, autostart=cfg.dbus_autostart))
     agent.load_cache()
-    sock = listening_socket(cfg.socket)
+    sock = server.listening_socket(cfg.socket)
     first_delay = 0.0
     if agent.cached is None:
         # Without rules every answer would be the fail-closed one: fetch before answering (callers wait
         # in the listen queue), bounded by the LDAP timeouts.
         await agent.refresh()
         first_delay = cfg.refresh_interval
-    server = await asyncio.start_unix_server(agent.handle, sock=sock, limit=protocol.MAX_REQUEST)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -297,8 +233,9 @@ async def serve(cfg: config.AgentConfig) -> None:
     loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(agent.refresh()))
     refresher = asyncio.ensure_future(agent.refresh_forever(first_delay))
     log(f"sessrecd: serving {cfg.socket} for {cfg.host} ({agent._age_text()})")
-    async with server:
-        await stop.wait()
+    acceptor = asyncio.ensure_future(server.accept_forever(sock, agent.handle))
+    await stop.wait()
+    acceptor.cancel()
     refresher.cancel()
     agent.infopipe.close()
 

@@ -9,6 +9,8 @@ import configparser
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from recorder.identity import RECORDER_USER
+
 IPA_DEFAULT_CONF = Path("/etc/ipa/default.conf")
 AGENT_CONF = Path("/etc/sessrec/sessrecd.conf")
 SECTION = "sessrecd"
@@ -45,6 +47,8 @@ class AgentConfig:
     # or refuse the login.
     fail_mode: str = "record"
     fallback_shell: str = "/bin/bash"  # the shell when SSSD cannot tell the user's own
+    recorder_user: str = RECORDER_USER  # the system user recorders run as (never a login user)
+    sessrec: str = "/opt/sessrec/bin/sessrec"  # the installed recorder
     dbus_autostart: bool = True  # let the bus start InfoPipe on demand (as sssd-ifp is on systemd hosts)
 
     @property

@@ -4,6 +4,8 @@ One request per connection on the Unix socket: a JSON object on one line, at mos
 answered by one JSON object on one line. Every request carries `"v": 1` and an `op`:
 
 - `decide` — the decision for the caller, identified by the kernel (SO_PEERCRED); root may add `"user"`.
+- `start` — the login shell's: its stdin, stdout and stderr come along (SCM_RIGHTS); the answer says
+  whether to run the real shell directly, or brings the recorded session's descriptors (docs/agent.md).
 - `status` — rules' age, server, count and the last fetch error (root).
 - `show` — the cached rules (root).
 - `sync` — fetch the rules now (root).
@@ -14,15 +16,11 @@ the fields of each answer.
 
 from __future__ import annotations
 
-import json
-import socket
-from typing import Any
-
 VERSION = 1
 SOCKET = "/run/sessrec/agent.sock"
 MAX_REQUEST = 4096
 MAX_ANSWER = 4 << 20
-OPS = ("decide", "status", "show", "sync")
+OPS = ("decide", "start", "status", "show", "sync")
 
 
 class AgentUnavailable(Exception):
@@ -33,12 +31,21 @@ class AgentRefused(Exception):
     """The agent answered with an error; the message is its one line."""
 
 
-def encode(message: dict[str, Any]) -> bytes:
+# json, socket (and typing) are imported where used, or not at all: the login shell takes the constants
+# above on every login and must not pay for them (it speaks the protocol with C modules only).
+
+
+def encode(message: dict[str, object]) -> bytes:
+    import json
+
     return json.dumps(message, separators=(",", ":"), ensure_ascii=True).encode() + b"\n"
 
 
-def ask(op: str, socket_path: str = SOCKET, timeout: float = 10.0, **fields: Any) -> dict[str, Any]:
+def ask(op: str, socket_path: str = SOCKET, timeout: float = 10.0, **fields: object) -> dict[str, object]:
     """Send one request and return the answer; AgentUnavailable or AgentRefused say why not."""
+    import json
+    import socket
+
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as sock:
             sock.settimeout(timeout)
@@ -59,7 +66,7 @@ def ask(op: str, socket_path: str = SOCKET, timeout: float = 10.0, **fields: Any
     return message
 
 
-def _read_line(sock: socket.socket) -> bytes:
+def _read_line(sock: object) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:

@@ -38,7 +38,8 @@ def problem() -> str | None:
     """Why the installed copy cannot be used for the tests; None when it can."""
     if not SESSREC.is_file():
         return f"the product is not installed under {PREFIX}: run `make install`"
-    stale = stale_files()
+    # SESSREC_STALE_OK=1: while others change the checkout under you; never set in CI (`make test` installs).
+    stale = [] if os.environ.get("SESSREC_STALE_OK") == "1" else stale_files()
     if stale:
         return (
             f"the installed copy under {PREFIX} differs from the checkout ({stale[0]}, …): run `make install`"

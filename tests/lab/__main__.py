@@ -81,16 +81,17 @@ def show_story(lab: Lab) -> None:
         _run([story.SESSREC, "policy", "show"])
         _section("alice asks the agent about herself (it knows her from the kernel, not from an argument)")
         _run(["setpriv", "--reuid=alice", "--regid=alice", "--init-groups", story.SESSREC, "policy", "check"])
-        from ipa_plugin.policy import options as option_table
-
-        options = option_table.from_dict(decisions["alice"]["options"])
-        _section("alice logs in with a terminal; her session runs under the recorder")
-        login = story.recorded_login(lab, "alice", options, "echo this session is recorded; id -un; ls /")
+        _section(
+            "alice logs in with ssh -t: sshd runs her login shell, sessrec-shell (SSSD's override_shell)"
+        )
+        login = story.login(lab, "alice", "echo this session is recorded; id -un; ls /")
         print(login.stdout.decode(errors="replace").rstrip())
+        _section("bob logs in the same way: exempt, his own shell runs directly")
+        print(story.login(lab, "bob", "echo bob is not recorded").stdout.decode(errors="replace").rstrip())
         rec = story.newest_recording(lab, "alice")
         _section("The recording in the journal")
         _run([story.SESSREC, "list", "--journal"])
-        _section(f"Played back with --verify (one recorder process of alice wrote every message): {rec}")
+        _section(f"Played back with --verify (one recorder process, as the recorders' user, wrote it): {rec}")
         played = story.play_verified(rec)
         print((played.stdout + played.stderr).decode(errors="replace").rstrip())
     finally:

@@ -43,7 +43,13 @@ def free_port() -> int:
 class Lab(AbstractContextManager["Lab"]):
     """Start with `with Lab() as lab:`; everything started is stopped, by PID, on exit."""
 
-    def __init__(self, data: Directory | None = None, logs: Path | None = None, lazy_audit: bool = False):
+    def __init__(
+        self,
+        data: Directory | None = None,
+        logs: Path | None = None,
+        lazy_audit: bool = False,
+        login_shell: bool = True,
+    ):
         self.data = data or Directory()
         self._own_logs = logs is None  # a temporary log directory is removed after a clean run
         self.logs = logs or Path(tempfile.mkdtemp(prefix="sessrec-lab-logs-"))
@@ -65,6 +71,8 @@ class Lab(AbstractContextManager["Lab"]):
         self._agent: agent.AgentSetup | None = None
         # The kernel has one audit daemon slot; a lazy lab takes it only when a test asks for auditd.
         self.lazy_audit = lazy_audit
+        # As on a host the rollout reached: the domain's users log in through sessrec-shell and the agent.
+        self.login_shell = login_shell
         self.timings: dict[str, float] = {}
         self.this_host = THIS_HOST
 
@@ -97,6 +105,8 @@ class Lab(AbstractContextManager["Lab"]):
         )
         if not self.lazy_audit:
             self._timed("auditd", self._start_audit)
+        if self.login_shell:  # every login of the domain's users passes the login shell, which asks the agent
+            self.start_default_agent()
         self._timed("sshd", self._start_sshd)
         self.timings["total"] = time.monotonic() - t0
 
@@ -147,6 +157,8 @@ class Lab(AbstractContextManager["Lab"]):
             host.dn(self.data.suffix),
             self.data.password(host.fqdn),
         )
+        if self.login_shell:
+            sssd.write_login_shell_snippet(DOMAIN)
         self._add("sssd", sssd.start(self.logs / "sssd.log"))
 
     def _start_audit(self) -> None:
@@ -185,14 +197,17 @@ class Lab(AbstractContextManager["Lab"]):
         self._add(name or setup.state.name, service)
         return service
 
-    @property
-    def agent(self) -> agent.AgentSetup:
-        """This host's agent, started on first use; its socket is the default /run/sessrec/agent.sock."""
+    def start_default_agent(self) -> agent.AgentSetup:
         if self._agent is None:
             setup = self.agent_setup()
             self._timed("sessrecd", lambda: self.start_agent(setup, "agent"))
             self._agent = setup
         return self._agent
+
+    @property
+    def agent(self) -> agent.AgentSetup:
+        """This host's agent, started on first use; its socket is the default /run/sessrec/agent.sock."""
+        return self.start_default_agent()
 
     def _start_sshd(self) -> None:
         users = [u.uid for u in self.data.users]

@@ -52,7 +52,8 @@ def prepare(cfg: SshConfig, users: list[str]) -> Path:
         "UsePAM yes\n"
         "StrictModes yes\n"
         "LogLevel VERBOSE\n"
-        "Subsystem sftp internal-sftp\n"
+        # As the rollout sets it: the external server runs through the login shell; internal-sftp never would.
+        "Subsystem sftp /usr/lib/openssh/sftp-server\n"
     )
     return conf
 

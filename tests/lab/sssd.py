@@ -64,6 +64,21 @@ def write_config(domain: str, uri: str, suffix: str, bind_dn: str, bind_password
     os.chmod(CONF, 0o600)  # sssd refuses a config that is not root-owned 0600/0400
 
 
+LOGIN_SHELL = "/usr/local/bin/sessrec-shell"
+SNIPPET = Path("/etc/sssd/conf.d/50-sessrec.conf")
+
+
+def write_login_shell_snippet(domain: str, shell: str = LOGIN_SHELL) -> None:
+    """As the rollout does it: the IPA domain's users get the login shell through a conf.d snippet
+    (root:root 0600, or SSSD 2.8 skips it silently); sssd.conf stays as the IPA client wrote it."""
+    SNIPPET.parent.mkdir(mode=0o711, parents=True, exist_ok=True)
+    fd = os.open(SNIPPET, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(f"[domain/{domain}]\noverride_shell = {shell}\n")
+    os.chown(SNIPPET, 0, 0)
+    os.chmod(SNIPPET, 0o600)
+
+
 def start(log: Path) -> Service:
     for sub in ("db", "pipes/private", "mc", "pubconf", "gpo_cache", "secrets", "keytabs"):
         Path("/var/lib/sss", sub).mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 import subprocess
 import uuid
 from dataclasses import dataclass
@@ -13,7 +12,6 @@ import ldap.modlist
 from ipa_plugin.policy import dn as dns
 from ipa_plugin.policy import layout, options
 from sssd_helper import protocol
-from sssd_helper.session import recorder_argv
 from tests import installed
 
 from .lab import Lab
@@ -88,12 +86,9 @@ def host_decisions(lab: Lab) -> dict[str, dict]:
     return {u.uid: protocol.ask("decide", socket_path=socket_path, user=u.uid) for u in lab.data.users}
 
 
-def recorded_login(
-    lab: Lab, user: str, options: options.Options, script: str
-) -> subprocess.CompletedProcess[bytes]:
-    """An ssh login with a terminal whose command runs under the recorder, as the login shell will do."""
-    command = [*recorder_argv(options, sessrec=SESSREC), "sh", "-c", script]
-    return lab.run_ssh(user, shlex.join(command), tty=True, timeout=60)
+def login(lab: Lab, user: str, script: str) -> subprocess.CompletedProcess[bytes]:
+    """An ssh login with a terminal, nothing else: the login shell asks the agent and records it or not."""
+    return lab.run_ssh(user, script, tty=True, timeout=60)
 
 
 def newest_recording(lab: Lab, user: str) -> str:

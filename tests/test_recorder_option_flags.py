@@ -1,4 +1,4 @@
-"""The recorder command line a decision produces is one sessrec accepts, with the rule's options."""
+"""The option table's recorder flags (options.recorder_args) are ones `sessrec record` accepts and honours."""
 
 from __future__ import annotations
 
@@ -6,26 +6,31 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ipa_plugin.policy.options import Options
+from ipa_plugin.policy.options import Options, recorder_args
 from recorder.tlogformat import INPUT, OUTPUT, Reader
-from sssd_helper.session import recorder_argv
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def record(
+    options: Options, log: Path, script: str, stdin: bytes = b""
+) -> subprocess.CompletedProcess[bytes]:
+    argv = [sys.executable, "-m", "recorder", "record", *recorder_args(options), "-o", str(log)]
+    return subprocess.run(
+        [*argv, "--", "sh", "-c", script], capture_output=True, input=stdin, cwd=ROOT, timeout=30
+    )
+
+
 def test_defaults_map_onto_sessrec_options() -> None:
-    argv = recorder_argv(Options())
-    assert argv[:4] == ["sessrec", "record", "--writer", "journal"]
-    assert "--no-log-input" in argv and "--notice" not in argv and argv[-1] == "--"
+    argv = recorder_args(Options())
+    assert "--no-log-input" in argv and "--notice" not in argv
     assert argv[argv.index("--payload") + 1] == "2048"
 
 
 def test_rule_options_reach_the_recording(tmp_path: Path) -> None:
     options = Options(log_input=True, payload=256, latency=2, notice="Recorded by rule prod")
-    argv = recorder_argv(options, sessrec="sessrec", writer="file")
     log = tmp_path / "r.log"
-    argv = [sys.executable, "-m", "recorder", *argv[1:-1], "-o", str(log), "--", "sh", "-c", "seq 1 400"]
-    result = subprocess.run(argv, capture_output=True, input=b"typed\n", cwd=ROOT, timeout=30)
+    result = record(options, log, "seq 1 400", b"typed\n")
     assert result.returncode == 0, result.stderr
     expected = "".join(f"{n}\n" for n in range(1, 401)).encode()
     assert result.stdout == expected
@@ -38,9 +43,7 @@ def test_rule_options_reach_the_recording(tmp_path: Path) -> None:
 
 
 def test_rules_that_turn_output_off_are_honoured(tmp_path: Path) -> None:
-    argv = recorder_argv(Options(log_output=False, log_window=False), writer="file")
     log = tmp_path / "r.log"
-    argv = [sys.executable, "-m", "recorder", *argv[1:-1], "-o", str(log), "--", "sh", "-c", "echo secret"]
-    result = subprocess.run(argv, capture_output=True, cwd=ROOT, timeout=30)
+    result = record(Options(log_output=False, log_window=False), log, "echo secret")
     assert result.returncode == 0 and result.stdout == b"secret\n", result.stderr
     assert b"secret" not in log.read_bytes()

@@ -1,0 +1,196 @@
+"""Recorded sessions: the agent takes the login shell's terminal (or pipes), hands the recorder, running as
+its own system user, the real side, and the login shell a new side that the recorder relays.
+
+The process that holds unrecorded data is the recorder, whose uid the recorded user cannot signal, ptrace
+or read; the real terminal is given to that uid for the session, so the user cannot reopen it either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import grp
+import json
+import os
+import pwd
+import termios
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ipa_plugin.policy import options as option_table
+
+from . import protocol
+from .config import AgentConfig
+from .journal import log
+from .server import Request
+
+
+@dataclass
+class TtyOwner:
+    """A terminal's owner and mode before the session took it, restored when the session ends."""
+
+    path: str
+    uid: int
+    gid: int
+    mode: int
+
+    def restore(self) -> None:
+        try:
+            os.chown(self.path, self.uid, self.gid)
+            os.chmod(self.path, self.mode)
+        except OSError:
+            pass  # the terminal is gone with its session
+
+
+class Sessions:
+    def __init__(self, cfg: AgentConfig) -> None:
+        self.cfg = cfg
+        self.children: set[asyncio.subprocess.Process] = set()
+
+    def recorder_identity(self) -> tuple[int, int]:
+        try:
+            entry = pwd.getpwnam(self.cfg.recorder_user)
+        except KeyError:
+            raise protocol.AgentRefused(
+                f"cannot record: the recorder's user {self.cfg.recorder_user!r} does not exist"
+            ) from None
+        return entry.pw_uid, entry.pw_gid
+
+    async def start(self, request: Request, decision: dict[str, Any]) -> dict[str, Any] | None:
+        """The answer to a login shell's `start`; None when the recorder took the connection over."""
+        if len(request.fds) != 3:
+            raise protocol.AgentRefused("start needs the shell's stdin, stdout and stderr")
+        if decision["refuse"]:
+            return {"ok": True, **decision}
+        if not decision["record"]:
+            return {"ok": True, **decision}
+        uid_gid = self.recorder_identity()
+        command = request.fields.get("command")
+        if command is not None and not isinstance(command, str):
+            raise protocol.AgentRefused("command must be text")
+        interactive = os.isatty(request.fds[0])
+        owner: TtyOwner | None = None
+        if interactive:
+            ours, theirs = self._pty(request.fds[0], decision["uid"])
+            owner = self._take_tty(request.fds[0], *uid_gid)
+        else:
+            ours, theirs = self._pipes()
+        try:
+            await self._spawn(request, decision, uid_gid, ours, theirs, interactive, owner)
+        except OSError as exc:
+            if owner is not None:
+                owner.restore()
+            raise protocol.AgentRefused(f"cannot start the recorder: {exc.strerror or exc}") from None
+        finally:
+            for fd in (*ours, *theirs):
+                os.close(fd)
+            request.close_fds()
+        return None
+
+    def _pty(self, real: int, uid: int) -> tuple[list[int], list[int]]:
+        """A new terminal like the real one: same modes and size; its slave the user's, as a login's is."""
+        master, slave = os.openpty()
+        try:
+            termios.tcsetattr(slave, termios.TCSANOW, termios.tcgetattr(real))
+            fcntl.ioctl(slave, termios.TIOCSWINSZ, fcntl.ioctl(real, termios.TIOCGWINSZ, b"\0" * 8))
+        except (OSError, termios.error):
+            pass  # a terminal that reports no modes or size keeps the defaults
+        os.fchown(slave, uid, _tty_group())
+        os.fchmod(slave, 0o620)
+        return [master], [slave]
+
+    def _pipes(self) -> tuple[list[int], list[int]]:
+        """stdin, stdout, stderr as pipes: the recorder's ends, the session's ends."""
+        in_r, in_w = os.pipe()
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        return [in_w, out_r, err_r], [in_r, out_w, err_w]
+
+    def _take_tty(self, fd: int, uid: int, gid: int) -> TtyOwner | None:
+        """Give the real terminal to the recorder's user, mode 0600: the recorded user cannot reopen it
+        to write or read around the recording."""
+        try:
+            path = os.ttyname(fd)
+            st = os.stat(path)
+            os.chown(path, uid, gid)
+            os.chmod(path, 0o600)
+        except OSError:
+            return None
+        return TtyOwner(path, st.st_uid, st.st_gid, st.st_mode & 0o7777)
+
+    async def _spawn(
+        self,
+        request: Request,
+        decision: dict[str, Any],
+        uid_gid: tuple[int, int],
+        ours: list[int],
+        theirs: list[int],
+        interactive: bool,
+        owner: TtyOwner | None,
+    ) -> None:
+        options = option_table.from_dict(decision["options"])
+        conn = request.conn.fileno()
+        real = request.fds
+        argv = [
+            self.cfg.sessrec,
+            "relay",
+            *option_table.recorder_args(options),
+            "--user",
+            decision["user"],
+            "--session",
+            str(_audit_session(request.pid)),
+            "--term",
+            str(request.fields.get("term") or ""),
+            "--conn",
+            str(conn),
+            "--real",
+            ",".join(map(str, real)),
+            "--ours",
+            ",".join(map(str, ours)),
+            "--theirs",
+            ",".join(map(str, theirs)),
+            "--answer",
+            json.dumps({k: decision[k] for k in ("user", "shell", "rules", "reason")}),
+        ]
+        if not interactive:
+            argv.append("--pipes")
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=None,
+            pass_fds=[conn, *real, *ours, *theirs],
+            user=uid_gid[0],
+            group=uid_gid[1],
+            extra_groups=[],
+            start_new_session=True,
+            env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+            cwd="/",
+        )
+        self.children.add(proc)
+        request.conn.close()  # the recorder has its own copy and answers the login shell itself
+        asyncio.ensure_future(self._reap(proc, decision["user"], owner))
+
+    async def _reap(self, proc: asyncio.subprocess.Process, user: str, owner: TtyOwner | None) -> None:
+        status = await proc.wait()
+        self.children.discard(proc)
+        if owner is not None:
+            owner.restore()
+        if status != 0:
+            log(f"sessrecd: the recorder of a session of {user} ended with status {status}", priority=4)
+
+
+def _tty_group() -> int:
+    try:
+        return grp.getgrnam("tty").gr_gid
+    except KeyError:
+        return 5
+
+
+def _audit_session(pid: int) -> int:
+    """The audit session of the login shell (the recording's `session`; 4294967295 when it has none)."""
+    try:
+        return int(Path(f"/proc/{pid}/sessionid").read_text())
+    except (OSError, ValueError):
+        return 4294967295
