@@ -8,6 +8,7 @@ packages=(
   python3-venv python3-pip python3-ldap python3-dbus-next python3-ptyprocess python3-jinja2
   util-linux procps iproute2 bsdextrautils
   krb5-kdc krb5-admin-server krb5-user libsasl2-modules-gssapi-mit
+  rsync login
 )
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 

@@ -50,6 +50,12 @@ getent group sessrec-shell >/dev/null || groupadd --system sessrec-shell
 getent passwd sessrec >/dev/null ||
   useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
     --comment "session recorder" sessrec
+# Cockpit's session-recording page lists nothing unless `getent passwd tlog` succeeds; Debian's tlog
+# package does not create that user. It owns nothing and runs nothing here.
+getent passwd tlog >/dev/null ||
+  useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
+    --comment "tlog (for Cockpit's session recording page)" tlog
+install -d -m 0755 /etc/sessrec  # sessrecd.conf and shell.conf (docs/agent.md, docs/login-shell.md)
 install -d -m 0755 "$prefix/libexec"
 install -o root -g sessrec-shell -m 2755 "$(readlink -f "$system_python")" "$prefix/libexec/sessrec-shell-python"
 site=$("$prefix/bin/python3" -I -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')

@@ -113,7 +113,7 @@ def test_sessrec_policy_check_as_a_user_and_show_as_root(agent: str, installed: 
         (b"not json\n", "request is not JSON"),
         (b"[1, 2]\n", "request must be a JSON object"),
         (b'{"v": 2, "op": "decide"}\n', "unsupported protocol version 2; this is 1"),
-        (b'{"v": 1, "op": "rm -rf"}\n', "unknown op 'rm -rf'; ops: decide, status, show, sync"),
+        (b'{"v": 1, "op": "rm -rf"}\n', "unknown op 'rm -rf'; ops: decide, start, status, show, sync"),
         (b'{"v": 1, "op": "decide", "user": 7}\n', "user must be a name"),
         (b"x" * 70000 + b"\n", "request larger than 4096 bytes"),
     ],

@@ -224,3 +224,39 @@ def test_the_recorded_user_cannot_kill_trace_or_bypass_her_recorder(lab: Lab, ru
     rec = new_recording(lab, "alice", before)
     assert b"kill-refused" in played(rec)
     assert os.stat(real_tty).st_uid != int(recorder_uid()) or not Path(real_tty).exists()  # given back
+
+
+SHELL_CONF = Path("/etc/sessrec/shell.conf")
+
+
+def test_agent_unreachable_records_with_default_options_or_refuses_as_configured(
+    lab: Lab, rules: None
+) -> None:
+    with lab.stopped("agent"):
+        before = recordings(lab, "dave")  # not covered by any rule: recorded anyway when nobody can decide
+        result = lab.run_ssh("dave", "echo unsure; exit 4")
+        assert result.returncode == 4 and result.stdout == b"unsure\n"
+        assert b"cannot be asked" in result.stderr and b"recording with default options" in result.stderr
+        rec = new_recording(lab, "dave", before)
+        assert b"unsure" in b"".join(_message(e) for e in lab.journal_entries(TLOG_REC=rec))
+        SHELL_CONF.write_text("agent_unreachable = refuse\n")
+        try:
+            refused = lab.run_ssh("dave", "echo must-not-run")
+        finally:
+            SHELL_CONF.unlink()
+        assert refused.returncode == 77 and b"must-not-run" not in refused.stdout
+        assert b"login refused" in refused.stderr
+    assert lab.run_ssh("dave", "echo back").stdout == b"back\n"
+
+
+def _message(entry: dict) -> bytes:
+    message = entry["MESSAGE"]
+    return message.encode() if isinstance(message, str) else bytes(message)
+
+
+def test_a_journal_that_cannot_be_written_refuses_the_recorded_login(lab: Lab, rules: None) -> None:
+    with lab.stopped("journald"):
+        result = lab.run_ssh("alice", "echo must-not-run")
+        assert result.returncode == 77 and b"must-not-run" not in result.stdout
+        assert b"cannot record" in result.stderr and b"login refused" in result.stderr
+        assert lab.run_ssh("dave", "echo unrecorded-users-still-log-in").returncode == 0

@@ -8,7 +8,8 @@ import socket
 import subprocess
 import tempfile
 import time
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import ldap
@@ -31,6 +32,7 @@ PRIVATE_DIRS: tuple[tuple[str, bool], ...] = (
     ("/var/log/journal", False),
     ("/etc/systemd", True),
     ("/home", False),
+    ("/etc/sessrec", True),  # made by `make install`; the lab's shell.conf and sessrecd.conf go here
 )
 
 
@@ -97,12 +99,7 @@ class Lab(AbstractContextManager["Lab"]):
         self._timed("389-ds", self._start_directory)
         self._timed("dbus", lambda: self._add("dbus", bus.start(self.logs / "dbus.log")))
         self._timed("sssd", self._start_sssd)
-        self._timed(
-            "journald",
-            lambda: self._add(
-                "journald", journal.start(self.logs / "journald.log", Path("/etc/systemd/journald.conf"))
-            ),
-        )
+        self._timed("journald", self._start_journald)
         if not self.lazy_audit:
             self._timed("auditd", self._start_audit)
         if self.login_shell:  # every login of the domain's users passes the login shell, which asks the agent
@@ -160,6 +157,21 @@ class Lab(AbstractContextManager["Lab"]):
         if self.login_shell:
             sssd.write_login_shell_snippet(DOMAIN)
         self._add("sssd", sssd.start(self.logs / "sssd.log"))
+
+    def _start_journald(self) -> None:
+        self._add("journald", journal.start(self.logs / "journald.log", Path("/etc/systemd/journald.conf")))
+
+    @contextmanager
+    def stopped(self, name: str) -> Iterator[None]:
+        """Stop one of the lab's services (journald, the agent) for a while, then start it again."""
+        restart = {"journald": self._start_journald, "agent": lambda: self.start_agent(self.agent, "agent")}[
+            name
+        ]
+        self.services.pop(name).stop()
+        try:
+            yield
+        finally:
+            restart()
 
     def _start_audit(self) -> None:
         self._audit = audit.start(self.logs / "auditd.log")
