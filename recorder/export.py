@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from .tlogformat import INPUT, OUTPUT, WINDOW, FormatError, Message, Packet, parse_message
+from .tlogformat import EVENT, INPUT, OUTPUT, WINDOW, FormatError, Message, Packet, parse_message
 
 _DELAY = re.compile(r"\+(\d+)")
 DEFAULT_SIZE = (80, 24)
@@ -20,7 +20,8 @@ DEFAULT_SIZE = (80, 24)
 
 @dataclass
 class Summary:
-    """One recording: identity, start (Unix seconds, None without `time` fields), length and volume."""
+    """One recording: identity, start (Unix seconds, None without `time` fields), length and volume, and
+    what its start, end and drop records say."""
 
     rec: str
     user: str
@@ -30,6 +31,10 @@ class Summary:
     size: int = 0
     messages: int = 0
     invalid: int = 0
+    started: bool = False  # its first message is a start record
+    end: dict | None = None  # its end record's event
+    dropped_messages: int = 0
+    dropped_bytes: int = 0
 
     def add(self, msg: Message, size: int) -> None:
         if self.start is None and msg.time is not None:
@@ -37,7 +42,32 @@ class Summary:
         end = msg.pos + sum(int(d) for d in _DELAY.findall(msg.timing))
         self.duration_ms = max(self.duration_ms, end)
         self.size += size
+        event = msg.event
+        if event is not None:
+            if event["event"] == "start" and self.messages == 0:
+                self.started = True
+            elif event["event"] == "end" and self.end is None:
+                self.end = event
+            elif event["event"] == "drop":
+                self.dropped_messages += event.get("messages", 0)
+                self.dropped_bytes += event.get("bytes", 0)
         self.messages += 1
+
+    @property
+    def state(self) -> str:
+        """ "complete" (start and end records), "cut-short" (a start record but no end record: the
+        recorder was killed, or is still recording), or "-" (no start record: tlog's, or its beginning is
+        missing)."""
+        if not self.started:
+            return "-"
+        return "cut-short" if self.end is None else "complete"
+
+    @property
+    def exit(self) -> str:
+        """The session's exit status from the end record ("0", "130", "SIGHUP"), or "-"."""
+        if self.end is None:
+            return "-"
+        return str(self.end.get("signal") or self.end.get("status", "?"))
 
     def as_dict(self) -> dict:
         return {
@@ -49,13 +79,20 @@ class Summary:
             "size": self.size,
             "messages": self.messages,
             "invalid": self.invalid,
+            "state": self.state,
+            "exit": None if self.end is None else self.exit,
+            "dropped_messages": self.dropped_messages,
+            "dropped_bytes": self.dropped_bytes,
         }
 
 
 def iso_time(when: float | None) -> str | None:
     if when is None:
         return None
-    return datetime.fromtimestamp(when).astimezone().isoformat(timespec="milliseconds")
+    try:
+        return datetime.fromtimestamp(when).astimezone().isoformat(timespec="milliseconds")
+    except (OverflowError, OSError, ValueError):  # a `time` no calendar holds
+        return None
 
 
 def summarize(messages: Iterable[tuple[str | None, str, bytes]], errors: list[str]) -> list[Summary]:
@@ -90,12 +127,22 @@ def format_duration(ms: int) -> str:
 
 
 def table(summaries: list[Summary]) -> str:
-    """Aligned columns with a header line."""
-    rows = [("REC", "USER", "HOST", "START", "DURATION", "SIZE", "MESSAGES")]
+    """Aligned columns with a header line; text from the recordings is made printable."""
+    rows = [("REC", "USER", "HOST", "START", "DURATION", "SIZE", "MESSAGES", "STATE", "EXIT", "DROPPED")]
     for s in summaries:
         start = iso_time(s.start) or "-"
+        dropped = f"{s.dropped_bytes}B/{s.dropped_messages}" if s.dropped_messages else "-"
         rows.append(
-            (s.rec, s.user, s.host, start, format_duration(s.duration_ms), str(s.size), str(s.messages))
+            (
+                *(printable(c) for c in (s.rec, s.user, s.host)),
+                start,
+                format_duration(s.duration_ms),
+                str(s.size),
+                str(s.messages),
+                s.state,
+                printable(s.exit),
+                dropped,
+            )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     right = {4, 5, 6}
@@ -133,6 +180,16 @@ def asciicast(packets: Iterable[Packet], header: dict) -> Iterator[str]:
     last = {OUTPUT: 0.0, INPUT: 0.0}
     for pkt in packets:
         t = pkt.ms / 1000
+        if pkt.kind == EVENT:
+            if pkt.event["event"] == "drop":  # a marker: players show it, some pause there
+                from .player import describe_drop
+
+                event = [t, "m", describe_drop(pkt.event)]
+                if size is None:
+                    held.append(event)
+                else:
+                    yield _event(event)
+            continue
         if pkt.kind == WINDOW:
             if size is None:
                 size = pkt.size
@@ -165,7 +222,29 @@ def _header(header: dict, size: tuple[int, int]) -> str:
 
 
 def _event(event: list | dict) -> str:
-    return json.dumps(event, ensure_ascii=False) + "\n"
+    return json_line(event)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def json_line(value) -> str:
+    """One line of JSON with non-ASCII text as UTF-8, but lone surrogates (from `\\ud800` escapes or
+    bytes that were not UTF-8 in a recording) as `\\uXXXX` escapes: the same JSON value, and text that
+    encodes as UTF-8."""
+    text = json.dumps(value, ensure_ascii=False)
+    if _SURROGATE.search(text):
+        text = _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return text + "\n"
+
+
+def printable(text: str) -> str:
+    """`text` for a terminal: lone surrogates and control characters as backslash escapes."""
+    if text.isprintable():
+        return text
+    return "".join(
+        c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode() for c in text
+    )
 
 
 def cast_header(first: Message | None) -> dict:

@@ -44,15 +44,31 @@ def audit_session() -> int:
     return value if 1 <= value <= NO_SESSION else NO_SESSION
 
 
-def fqdn() -> str:
-    name = socket.gethostname()
+def fqdn(hostname: str | None = None, etc: str = "/etc") -> str:
+    """The host's fully qualified name, without asking DNS (a slow resolver would stall every login): the
+    kernel's host name (/proc/sys/kernel/hostname) if it has a dot; else /etc/hostname if it holds a dotted
+    name for the same host; else the canonical (first) name of the first /etc/hosts line that names the
+    host, where getaddrinfo's "files" source finds it; else the short name. tlog asks getaddrinfo with
+    AI_CANONNAME, which goes on to DNS."""
+    name = socket.gethostname() if hostname is None else hostname
     if "." in name:
         return name
     try:
-        info = socket.getaddrinfo(name, None, flags=socket.AI_CANONNAME)
+        with open(os.path.join(etc, "hostname"), encoding="utf-8", errors="replace") as f:
+            written = f.readline().strip()
+        if "." in written and written.split(".", 1)[0] == name:
+            return written
     except OSError:
-        return name
-    return info[0][3] or name if info else name
+        pass
+    try:
+        with open(os.path.join(etc, "hosts"), encoding="utf-8", errors="replace") as f:
+            for line in f:
+                names = line.split("#", 1)[0].split()[1:]
+                if name in names and "." in names[0]:
+                    return names[0]
+    except OSError:
+        pass
+    return name
 
 
 def user_name(uid: int | None = None) -> str:

@@ -7,7 +7,8 @@ import select
 import time
 from collections.abc import Iterable, Iterator
 
-from .tlogformat import OUTPUT, FormatError, Packet, Reader
+from .terminal import KeyDecoder, Sanitizer
+from .tlogformat import EVENT, OUTPUT, FormatError, Packet, Reader
 
 MIN_SPEED, MAX_SPEED = 1 / 16, 16.0
 END = -1
@@ -17,35 +18,76 @@ class PlaybackError(Exception):
     """A recording that does not validate: '<where>: <reason>'."""
 
 
+LONG_MAX = (1 << 63) - 1
+_C_SPACE = " \t\n\v\f\r"
+
+
+class TimeParser:
+    """tlog's timestamp grammar (`tlog-play --goto` and the digits typed before `G`), fed one character at
+    a time: up to three `:`-separated components (hours, minutes, seconds from the right; any may be
+    empty), then optionally `.` and up to nine fraction digits; a component may not exceed LONG_MAX."""
+
+    def __init__(self) -> None:
+        self.parts: list[int] = []
+        self.point = False
+        self.frac_len = 0
+        self.frac = 0
+
+    def feed(self, char: str) -> bool:
+        """Take one character; False if it does not fit the grammar (the parser is then unchanged)."""
+        if "0" <= char <= "9":
+            digit = ord(char) - 48
+            if self.point:
+                if self.frac_len >= 9:
+                    return False
+                self.frac_len += 1
+                self.frac = self.frac * 10 + digit
+                return True
+            if not self.parts:
+                self.parts.append(0)
+            if self.parts[-1] > (LONG_MAX - digit) // 10:
+                return False
+            self.parts[-1] = self.parts[-1] * 10 + digit
+            return True
+        if char == ":":
+            if self.point or len(self.parts) >= 3:
+                return False
+            self.parts.append(0)
+            return True
+        if char == ".":
+            if self.point:
+                return False
+            self.point = True
+            return True
+        return False
+
+    def nanoseconds(self) -> int | None:
+        """The time given, or None if its seconds do not fit in a C long."""
+        seconds = 0
+        for part, unit in zip(reversed(self.parts), (1, 60, 3600), strict=False):
+            if part > LONG_MAX // unit or part * unit > LONG_MAX - seconds:
+                return None
+            seconds += part * unit
+        return seconds * 1_000_000_000 + self.frac * 10 ** (9 - self.frac_len)
+
+
 def parse_goto(text: str) -> int:
-    """`start`, `end` or [[HH:]MM:]SS[.mmm] as milliseconds (END for `end`)."""
-    if text == "start":
+    """`--goto` as tlog-play takes it: `start` or `end` (any case), else a time in the TimeParser grammar
+    between optional blanks; returns milliseconds (rounded up), or END. ValueError if tlog-play would
+    refuse it."""
+    if text.lower() == "start":
         return 0
-    if text == "end":
+    if text.lower() == "end":
         return END
-    parts = text.split(":")
-    if len(parts) > 3 or not all(parts):
+    parser = TimeParser()
+    body = text.lstrip(_C_SPACE)
+    at = 0
+    while at < len(body) and parser.feed(body[at]):
+        at += 1
+    ns = parser.nanoseconds()
+    if body[at:].strip(_C_SPACE) or ns is None:
         raise ValueError(text)
-    try:
-        seconds = float(parts[-1])
-        minutes = int(parts[-2]) if len(parts) > 1 else 0
-        hours = int(parts[-3]) if len(parts) > 2 else 0
-    except ValueError:
-        raise ValueError(text) from None
-    if seconds < 0 or minutes < 0 or hours < 0 or seconds != seconds or seconds > 1e12:
-        raise ValueError(text)
-    return int(round((hours * 3600 + minutes * 60 + seconds) * 1000))
-
-
-def key_goto(typed: str) -> int:
-    """tlog-play's `G` prefix: `30G` seconds, `30:G` minutes, `2::G` hours, `G` alone the end."""
-    if not typed:
-        return END
-    fields = typed.split(":")[-3:]
-    total = 0
-    for unit, value in zip((1, 60, 3600), reversed(fields), strict=False):
-        total += unit * int(value or 0)
-    return total * 1000
+    return -(-ns // 1_000_000)
 
 
 def packets(lines: Iterable[tuple[str, bytes]], reader: Reader) -> Iterator[Packet]:
@@ -94,29 +136,59 @@ def _write_all(fd: int, data: bytes) -> None:
 
 class Player:
     """Plays output packets to `out_fd`. `keys_fd` (a terminal in cbreak mode) takes tlog-play's keys:
-    space/p pause, `.` step or skip a wait, `{`/`}` halve/double speed, backspace 1x, [time]G goto, q quit."""
+    space/p pause, `.` step or skip a wait, `{`/`}` halve/double speed, backspace 1x, [time]G goto, q quit.
+    Output goes through a `Sanitizer` unless `raw`; keys through a `KeyDecoder`, so what the terminal
+    sends by itself (replies, reports) is never a key. Notes (data dropped by the rate limit) go to
+    `note_fd`."""
 
-    def __init__(self, out_fd: int = 1, keys_fd: int | None = None, speed: float = 1.0, paused: bool = False):
+    def __init__(
+        self,
+        out_fd: int = 1,
+        keys_fd: int | None = None,
+        speed: float = 1.0,
+        paused: bool = False,
+        raw: bool = False,
+        note_fd: int | None = 2,
+    ):
         self.out_fd = out_fd
         self.keys_fd = keys_fd
+        self.note_fd = note_fd
         self.speed = min(max(speed, 1e-6), 1e6)
         self.paused = paused
         self.goto: int | None = None  # ms to fast-forward to, END for the end
-        self.typed = ""
+        self.typing: TimeParser | None = None  # digits and colons typed before a G
         self.quit = False
         self.step = False
         self.pos = 0  # recording ms reached
         self._anchor = (time.monotonic(), 0)  # (real time, recording ms) at the last speed/pause change
+        self.sanitizer = None if raw else Sanitizer()
+        self.keys = KeyDecoder()
+        self.drops: list[dict] = []
 
     def run(self, stream: Iterable[Packet], goto: int | None = None) -> None:
         self.goto = goto if goto else None
-        for pkt in stream:
-            if pkt.kind != OUTPUT:
-                continue
-            if not self._wait(pkt.ms):
-                return
-            _write_all(self.out_fd, pkt.data)
-            self.pos = max(self.pos, pkt.ms)
+        try:
+            for pkt in stream:
+                if pkt.kind == EVENT:
+                    if pkt.event["event"] == "drop":
+                        self._note_drop(pkt.event)
+                    continue
+                if pkt.kind != OUTPUT:
+                    continue
+                if not self._wait(pkt.ms):
+                    return
+                data = self.sanitizer.feed(pkt.data) if self.sanitizer else pkt.data
+                _write_all(self.out_fd, data)
+                self.pos = max(self.pos, pkt.ms)
+        finally:
+            if self.sanitizer:
+                _write_all(self.out_fd, self.sanitizer.finish())
+
+    def _note_drop(self, event: dict) -> None:
+        self.drops.append(event)
+        if self.note_fd is None:
+            return
+        _write_all(self.note_fd, f"\r\nsessrec play: {describe_drop(event)}\r\n".encode())
 
     def idle(self) -> bool:
         """Handle keys typed while no data comes (following a source); True once the user quits."""
@@ -165,18 +237,28 @@ class Player:
         if not ready:
             return
         try:
-            data = os.read(self.keys_fd, 64)
+            data = os.read(self.keys_fd, 256)
         except OSError:
             data = b""
         if not data:
             self.keys_fd = None
             return
-        for key in data.decode("latin-1"):
+        keys = self.keys.feed(data)
+        if self.keys.waiting and not select.select([self.keys_fd], [], [], ESC_WAIT)[0]:
+            self.keys.timeout()  # a lone ESC key: nothing follows it
+        for key in keys:
             self._key(key)
 
     def _key(self, key: str) -> None:
         now = time.monotonic()
         here = self._position(now)
+        if key.isdigit() or key == ":":
+            if self.typing is None:
+                self.typing = TimeParser()
+            if not self.typing.feed(key):
+                self.typing = None
+            return
+        typing, self.typing = self.typing, None
         if key in " p":
             self.paused = not self.paused
             self._anchor = (now, here)
@@ -188,19 +270,52 @@ class Player:
         elif key in "\x7f\x08":
             self.speed = 1.0
             self._anchor = (now, here)
-        elif key.isdigit() or key == ":":
-            self.typed += key
-            return
         elif key == "G":
-            self.goto = key_goto(self.typed)
-            if self.goto != END and self.goto < self.pos:
-                self.goto = None  # no rewinding (like tlog-play)
+            if typing is None:
+                self.goto = END
+            else:
+                ns = typing.nanoseconds()
+                target = None if ns is None else -(-ns // 1_000_000)
+                # tlog-play goes only forward, and not at all to a time too large for it.
+                self.goto = target if target is not None and target > self.pos else None
         elif key == "q":
             self.quit = True
-        self.typed = ""
 
     def _position(self, now: float) -> int:
         real, base = self._anchor
         if self.paused:
             return base
         return max(self.pos, base + int((now - real) * 1000 * self.speed))
+
+
+def wholeness(reader: Reader) -> str | None:
+    """What is wrong with the ends of the recording read (None if nothing): a sessrec recording starts
+    with a start record and ends with an end record; a recording without an end record was cut short
+    (the recorder was killed, or the log lost its last messages), or is still going on."""
+    if reader.first is None:
+        return None
+    if not reader.started:
+        return "no start record: not made by sessrec, or its beginning is missing"
+    if reader.end is None:
+        return "cut short: no end record (the recorder was killed, or is still recording)"
+    if reader.after_end:
+        return f"{reader.after_end} messages after the end record"
+    return None
+
+
+ESC_WAIT = 0.05  # seconds a lone ESC waits for the rest of a sequence from the terminal
+
+
+def clock(ms: int) -> str:
+    seconds, ms = divmod(ms, 1000)
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}.{ms:03d}"
+
+
+def describe_drop(event: dict) -> str:
+    """One line for a drop record."""
+    messages, size = event.get("messages", 0), event.get("bytes", 0)
+    start, end = event.get("from"), event.get("to")
+    span = "" if start is None else f" at {clock(start)}" + ("" if end in (None, start) else f"-{clock(end)}")
+    return f"{messages} messages ({size} bytes) dropped by the rate limit{span}"

@@ -229,8 +229,8 @@ class Relay:
         self.sink.window(time.monotonic(), cols, rows)
 
     def finish(self, abnormal: str | None) -> None:
-        """Write what is buffered; tell the login shell the output is delivered."""
-        self.sink.close()
+        """Write what is buffered and the end record; tell the login shell the output is delivered."""
+        self.sink.close(status=self.status, abnormal=abnormal)
         try:
             self.conn.sendall(json.dumps({"op": "done", "abnormal": abnormal}).encode() + b"\n")
         except OSError:

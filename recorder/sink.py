@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from .tlogformat import Encoder, Framer, Meta
+from .tlogformat import Body, Encoder, Framer, Meta, event_body
 from .writers import Writer
 
 LIMIT_ACTIONS = ("pass", "delay", "drop")
@@ -60,7 +60,18 @@ class Sink:
         self.framer = Framer(meta)
         self.latency = latency
         self.limiter = limiter
-        self.dropped = 0
+        self.dropped = 0  # messages
+        self.dropped_bytes = 0
+        self.started = False  # a start record was written: close() writes the end record
+        self._drop: dict | None = None  # drops not yet told in a drop record
+
+    def start(self, t: float, **info) -> None:
+        """Write the start record, at once: the recording starts here (pos 0 at monotonic time `t`), before
+        the session runs, so a log that cannot be written stops the session before it starts (WriterError)."""
+        self.encoder.t0 = t
+        self.framer.start_real_ms = int(time.time() * 1000 - (time.monotonic() - t) * 1000)
+        self.writer.write([self.framer.frame(event_body(0, {"event": "start", **info}))])
+        self.started = True
 
     def _started(self, t: float) -> None:
         if self.encoder.t0 is None:
@@ -107,17 +118,49 @@ class Sink:
         self.encoder.flush()
         self._write()
 
-    def close(self) -> None:
+    def close(
+        self, status: int | None = None, signal: str | None = None, abnormal: str | None = None
+    ) -> None:
+        """Write what is buffered and, after a start record, the end record: the session's exit `status`
+        (shell-like: 128 + N for signal N), the `signal` name that ended it, if one did, and why the end is
+        `abnormal` (no exit status known, say), if it is."""
         self.encoder.finish()
         self._write()
+        if self.started:
+            end: dict = {"event": "end"}
+            if status is not None:
+                end["status"] = status
+            if signal is not None:
+                end["signal"] = signal
+            if abnormal is not None:
+                end["abnormal"] = abnormal
+            if self.dropped:
+                end |= {"dropped_messages": self.dropped, "dropped_bytes": self.dropped_bytes}
+            pos = self.encoder.ms_at(time.monotonic())
+            frames = [self.framer.frame(self._drop_body())] if self._drop else []
+            self.writer.write([*frames, self.framer.frame(event_body(pos, end))])
         self.writer.close()
 
     def _write(self) -> None:
         frames = []
         for body in self.encoder.take():
-            if self.limiter and not self.limiter.admit(len(body.payload) + 200):
-                self.dropped += 1
-                continue
+            if self.limiter:
+                size = self.framer.size(body)
+                if not self.limiter.admit(size):
+                    self.dropped += 1
+                    self.dropped_bytes += size
+                    drop = self._drop or {"event": "drop", "messages": 0, "bytes": 0, "from": body.pos}
+                    drop["messages"] += 1
+                    drop["bytes"] += size
+                    drop["to"] = body.pos
+                    self._drop = drop
+                    continue
+                if self._drop:  # told before what comes after the gap, outside the limit
+                    frames.append(self.framer.frame(self._drop_body()))
             frames.append(self.framer.frame(body))
         if frames:
             self.writer.write(frames)
+
+    def _drop_body(self) -> Body:
+        drop, self._drop = self._drop, None
+        return event_body(drop["from"], drop)

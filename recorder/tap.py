@@ -1,7 +1,24 @@
-"""The I/O loop: run a command under a PTY (terminal on stdin) or pipes, copying and recording its I/O.
+"""The I/O loop: run the recorded session under a PTY (a terminal on stdin) or with pipes, copying its I/O
+and recording it.
 
-Data is recorded before it is delivered, so a failing writer stops the session before anything unrecorded
-reaches the terminal (fail closed).
+What fail-closed means here, exactly:
+- Each piece of I/O is handed to the sink before it is delivered. The sink writes complete messages at once
+  and the rest when `latency` seconds have passed (or on a signal, or at the end), so up to `latency`
+  seconds of delivered I/O are only in memory, as with tlog.
+- A write that fails (WriterError) stops the session: nothing more is delivered, and every process of the
+  session (its own session id: background jobs and their children too) gets SIGHUP, SIGTERM and SIGCONT,
+  then SIGKILL a second later. What was buffered and not written is lost; the caller exits 74.
+- The session runs in a session of its own (`setsid`): in pipe mode it has no controlling terminal, so it
+  cannot reach the outer terminal past the recorder (`echo x >/dev/tty` fails); in PTY mode its
+  controlling terminal is the PTY.
+- Signals (see SIGNALS below and docs/recorder.md): a catchable signal is either passed on to the session
+  after what is buffered is written, or ignored. SIGKILL and SIGSTOP cannot be caught: as long as the
+  recorder runs as the recorded user, she can kill it and lose what is buffered; when it is gone the
+  session's PTY is hung up (PTY mode) or its output pipes are broken (pipe mode), so nothing it does
+  reaches the terminal any more.
+
+The loops take their descriptors as arguments (the real terminal, or stdin/stdout/stderr), so a recorder
+that holds the login's terminal for a session run elsewhere can use them.
 """
 
 from __future__ import annotations
@@ -10,7 +27,7 @@ import errno
 import os
 import select
 import signal
-import subprocess
+import termios
 import time
 from collections.abc import Sequence
 
@@ -21,11 +38,37 @@ from .writers import WriterError
 CHUNK = 1 << 16
 BURST_AFTER = 1024  # a PTY read this big suggests a flood: read on without waiting (see _record_burst)
 EXIT_WRITER_FAILED = 74  # EX_IOERR
-FORWARDED = (signal.SIGTERM, signal.SIGHUP)
+GRACE = 1.0  # seconds between SIGTERM and SIGKILL when a failed write stops the session
+
+# Written to the log, then passed on to the session (in PTY mode to its foreground process group, and
+# SIGHUP/SIGTERM to its leader too, as a terminal hangup does; with pipes to its process group).
+PASSED_ON = (
+    signal.SIGHUP,
+    signal.SIGINT,
+    signal.SIGQUIT,
+    signal.SIGTERM,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGALRM,
+)
+# Used by the loop: SIGCHLD (the session ended), SIGWINCH (PTY mode: the window changed; ignored with pipes).
+HANDLED = (signal.SIGCHLD, signal.SIGWINCH)
+# Every other catchable signal is ignored (its default would end or stop the recorder and leave the session
+# unrecorded): SIGPIPE, SIGTSTP/SIGTTIN/SIGTTOU (job control does not stop the recorder), SIGCONT, SIGURG,
+# SIGXCPU, SIGXFSZ (a file size limit then fails the write instead: fail closed), SIGVTALRM, SIGPROF, SIGIO,
+# SIGPWR, SIGSTKFLT, SIGSYS, SIGTRAP, SIGABRT, SIGBUS, SIGFPE, SIGILL, SIGSEGV (sent with kill: a real fault
+# still kills, the kernel forces it) and the real-time signals.
+UNCATCHABLE = (signal.SIGKILL, signal.SIGSTOP)
+IGNORED = tuple(s for s in sorted(signal.valid_signals()) if s not in (*PASSED_ON, *HANDLED, *UNCATCHABLE))
+_DEFAULTS = tuple(s for s in signal.valid_signals() if s not in UNCATCHABLE)
 
 
 class RecordingFailed(Exception):
-    """The log could not be written; the command was terminated."""
+    """The log could not be written; the session was stopped."""
+
+
+class RecordingStartError(Exception):
+    """The command could not be started."""
 
 
 def _write_all(fd: int, data: bytes) -> bool:
@@ -52,13 +95,23 @@ def exit_status(status: int | None, signalled: int | None = None) -> int:
     return 128 - status if status < 0 else status
 
 
-class _Signals:
-    """Signals delivered through a self-pipe, so the poll loop sees them as I/O."""
+def signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"SIG{signum}"
 
-    def __init__(self, signums: Sequence[int]) -> None:
+
+class _Signals:
+    """Signals delivered through a self-pipe, so the poll loop sees them as I/O; the rest ignored."""
+
+    def __init__(self) -> None:
         self.rfd, self.wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.old_mask = signal.pthread_sigmask(signal.SIG_SETMASK, [])
         self.old_wakeup = signal.set_wakeup_fd(self.wfd, warn_on_full_buffer=False)
-        self.old = {s: signal.signal(s, lambda *_: None) for s in signums}
+        self.old = {s: signal.signal(s, lambda *_: None) for s in (*PASSED_ON, *HANDLED)}
+        for s in IGNORED:
+            self.old[s] = signal.signal(s, signal.SIG_IGN)
 
     def read(self) -> list[int]:
         try:
@@ -70,19 +123,120 @@ class _Signals:
         for s, handler in self.old.items():
             signal.signal(s, handler)
         signal.set_wakeup_fd(self.old_wakeup)
+        signal.pthread_sigmask(signal.SIG_SETMASK, self.old_mask)
         os.close(self.rfd)
         os.close(self.wfd)
 
 
+def _spawn(argv: Sequence[str], env: dict | None, fds: Sequence[int] = (), tty: str | None = None) -> int:
+    """Start `argv` (found on PATH) as the leader of a new session, with default signal dispositions and
+    no signals blocked, and `fds` as its stdin/stdout/stderr, or the terminal `tty` opened as its
+    controlling terminal."""
+    if tty is not None:
+        actions = [(os.POSIX_SPAWN_OPEN, 0, tty, os.O_RDWR, 0), (os.POSIX_SPAWN_DUP2, 0, 1)]
+        actions.append((os.POSIX_SPAWN_DUP2, 0, 2))
+    else:
+        actions = [(os.POSIX_SPAWN_DUP2, fd, target) for target, fd in enumerate(fds)]
+    try:
+        return os.posix_spawnp(
+            argv[0],
+            list(argv),
+            os.environ if env is None else env,
+            file_actions=actions,
+            setsid=True,
+            setsigdef=_DEFAULTS,
+            setsigmask=(),
+        )
+    except OSError as exc:
+        raise RecordingStartError(f"cannot run {argv[0]}: {exc.strerror or exc}") from None
+
+
+def _kill(pid: int, signum: int, group: bool = False) -> None:
+    try:
+        (os.killpg if group else os.kill)(pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def session_pids(sid: int) -> list[int]:
+    """The processes of session `sid` (from /proc)."""
+    pids = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 3 and int(fields[3]) == sid:
+            pids.append(int(name))
+    return pids
+
+
+class _Child:
+    """The session's leader: its pid, and its exit once reaped."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.status: int | None = None  # shell-like
+        self.signal: int | None = None
+
+    def poll(self, block: bool = False) -> bool:
+        """Reap the leader if it exited; True once it has."""
+        if self.status is not None:
+            return True
+        try:
+            pid, status = os.waitpid(self.pid, 0 if block else os.WNOHANG)
+        except ChildProcessError:
+            self.status = 1
+            return True
+        if pid == 0:
+            return False
+        if os.WIFSIGNALED(status):
+            self.signal = os.WTERMSIG(status)
+            self.status = 128 + self.signal
+        else:
+            self.status = os.waitstatus_to_exitcode(status)
+        return True
+
+    def stop_session(self) -> None:
+        """Stop every process of the session: HUP, TERM and CONT, then KILL after GRACE seconds."""
+        for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGCONT):
+            _kill(self.pid, signum, group=True)
+            for pid in session_pids(self.pid):
+                _kill(pid, signum)
+        deadline = time.monotonic() + GRACE
+        while time.monotonic() < deadline:
+            self.poll()
+            if not session_pids(self.pid):
+                break
+            time.sleep(0.01)
+        for _ in range(100):  # what forks meanwhile is caught by the next round
+            pids = session_pids(self.pid)
+            if not pids:
+                break
+            for pid in pids:
+                _kill(pid, signal.SIGKILL)
+            self.poll()
+            time.sleep(0.01)
+        self.poll(block=True)
+
+    def end(self, sink: Sink) -> int:
+        """Write the rest of the log with the end record; the session's exit status."""
+        self.poll(block=True)
+        sink.close(status=self.status, signal=None if self.signal is None else signal_name(self.signal))
+        return self.status
+
+
 class _Loop:
-    """What both modes share: the sink, the latency timer, input buffering and the fail-closed exit."""
+    """What both modes share: the sink, the latency timer and input buffering."""
 
     def __init__(self, sink: Sink, log_input: bool) -> None:
         self.sink = sink
         self.log_input = log_input
         self.pending = b""  # input not yet accepted by the child
         self.stdin_open = True
-        self.failed: str | None = None
 
     def timeout_ms(self) -> int:
         t = self.sink.timeout(time.monotonic())
@@ -108,58 +262,67 @@ class _Loop:
         return True
 
 
-def _stdin_usable() -> bool:
+def _usable(fd: int) -> bool:
     try:
-        os.fstat(0)
+        os.fstat(fd)
     except OSError:
         return False
     return True
 
 
-def run_pipes(argv: Sequence[str], sink: Sink, log_input: bool = False, env: dict | None = None) -> int:
-    """Run `argv` with pipes: stdout and stderr are recorded as output but delivered apart; EOF on our
-    stdin closes the child's stdin (a closed or /dev/null stdin never hangs)."""
+def run_pipes(
+    argv: Sequence[str],
+    sink: Sink,
+    log_input: bool = False,
+    env: dict | None = None,
+    fds: tuple[int, int, int] = (0, 1, 2),
+) -> int:
+    """Run `argv` with pipes: its stdout and stderr are recorded as output but delivered apart (to fds[1]
+    and fds[2]); EOF on fds[0] closes its stdin (a closed or /dev/null stdin never hangs). Ends when the
+    session's leader has exited and its outputs are closed; the leader's exit status."""
+    in_fd, out_fd, err_fd = fds
     loop = _Loop(sink, log_input)
-    have_stdin = _stdin_usable()
+    have_stdin = _usable(in_fd)
+    stdin_r, child_in = os.pipe() if have_stdin else (os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC), -1)
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    sigs = _Signals()
     try:
-        child = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE if have_stdin else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-            bufsize=0,
-        )
-    except OSError as exc:
-        raise RecordingStartError(f"cannot run {argv[0]}: {exc.strerror}") from None
-    sigs = _Signals((*FORWARDED, signal.SIGCHLD))
-    child_in = child.stdin.fileno() if child.stdin else -1
+        child = _Child(_spawn(argv, env, (stdin_r, out_w, err_w)))
+    except RecordingStartError:
+        sigs.restore()
+        for fd in (stdin_r, child_in, out_r, out_w, err_r, err_w):
+            if fd >= 0:
+                os.close(fd)
+        raise
+    for fd in (stdin_r, out_w, err_w):
+        os.close(fd)
     if child_in >= 0:
         os.set_blocking(child_in, False)
-    outputs = {child.stdout.fileno(): 1, child.stderr.fileno(): 2}
+    outputs = {out_r: out_fd, err_r: err_fd}
     poller = select.poll()
     poller.register(sigs.rfd, select.POLLIN)
     for fd in outputs:
         poller.register(fd, select.POLLIN)
     stdin_open = have_stdin
     if stdin_open:
-        poller.register(0, select.POLLIN)
+        poller.register(in_fd, select.POLLIN)
 
     def close_child_stdin() -> None:
         nonlocal child_in
         if child_in >= 0:
-            child.stdin.close()
+            os.close(child_in)
             child_in = -1
             loop.pending = b""
 
     try:
-        while outputs:
+        while outputs or not child.poll():
             for fd, _ev in poller.poll(loop.timeout_ms()):
                 if fd == sigs.rfd:
                     for signum in sigs.read():
-                        if signum in FORWARDED:
+                        if signum in PASSED_ON:
                             sink.flush()
-                            _kill(child.pid, signum)
+                            _kill(child.pid, signum, group=True)
                 elif fd in outputs:
                     data = _read(fd)
                     if data:
@@ -169,10 +332,10 @@ def run_pipes(argv: Sequence[str], sink: Sink, log_input: bool = False, env: dic
                         poller.unregister(fd)
                         os.close(fd)
                         del outputs[fd]
-                elif fd == 0:
-                    data = _read(0)
+                elif fd == in_fd:
+                    data = _read(in_fd)
                     if not data:
-                        poller.unregister(0)
+                        poller.unregister(in_fd)
                         stdin_open = False
                         close_child_stdin()
                         continue
@@ -183,7 +346,7 @@ def run_pipes(argv: Sequence[str], sink: Sink, log_input: bool = False, env: dic
                     if not loop.feed_child(child_in):
                         close_child_stdin()
                     elif loop.pending:  # the child is slow: stop reading until it catches up
-                        poller.unregister(0)
+                        poller.unregister(in_fd)
                         poller.register(child_in, select.POLLOUT)
                 elif fd == child_in:
                     ok = loop.feed_child(child_in)
@@ -193,20 +356,17 @@ def run_pipes(argv: Sequence[str], sink: Sink, log_input: bool = False, env: dic
                     if not ok:
                         close_child_stdin()
                     if stdin_open:
-                        poller.register(0, select.POLLIN)
+                        poller.register(in_fd, select.POLLIN)
             sink.tick(time.monotonic())
-        status = child.wait()
-        sink.close()
+        return child.end(sink)
     except WriterError as exc:
-        _terminate(child.pid, child.wait, lambda: child.poll() is not None)
+        child.stop_session()
         raise RecordingFailed(str(exc)) from None
     finally:
         sigs.restore()
-    return exit_status(status)
-
-
-class RecordingStartError(Exception):
-    """The command could not be started."""
+        close_child_stdin()
+        for fd in outputs:
+            os.close(fd)
 
 
 def _read(fd: int) -> bytes:
@@ -221,121 +381,128 @@ def _read(fd: int) -> bytes:
             raise
 
 
-def _kill(pid: int, signum: int) -> None:
-    try:
-        os.kill(pid, signum)
-    except ProcessLookupError:
-        pass
-
-
-def _terminate(pid: int, wait, exited) -> None:
-    """HUP and TERM, then KILL after a second: the session must not go on unrecorded."""
-    for signum in (signal.SIGHUP, signal.SIGTERM):
-        _kill(pid, signum)
-    deadline = time.monotonic() + 1.0
-    while time.monotonic() < deadline:
-        if exited():
-            break
-        time.sleep(0.01)
-    else:
-        _kill(pid, signal.SIGKILL)
-    wait()
-
-
 def _winsize(fd: int) -> tuple[int, int]:
     """(columns, rows) of a terminal."""
     size = os.get_terminal_size(fd)
     return size.columns, size.lines
 
 
-def run_pty(argv: Sequence[str], sink: Sink, log_input: bool = False, env: dict | None = None) -> int:
-    """Run `argv` on a new PTY with our terminal in raw mode; SIGWINCH resizes the PTY and is recorded."""
-    import termios
+def run_pty(
+    argv: Sequence[str],
+    sink: Sink,
+    log_input: bool = False,
+    env: dict | None = None,
+    tty_in: int = 0,
+    tty_out: int = 1,
+) -> int:
+    """Run `argv` on a new PTY, the terminal `tty_in` in raw mode (its settings and size copied to the PTY
+    first); SIGWINCH resizes the PTY and is recorded. Ends when the session's leader has exited (what
+    its PTY still holds is taken first; background holders of the PTY are not waited for)."""
     import tty
 
-    from ptyprocess import PtyProcess
-
-    cols, rows = _winsize(0)
+    cols, rows = _winsize(tty_in)
+    saved = termios.tcgetattr(tty_in)
+    master, slave = os.openpty()
     try:
-        child = PtyProcess.spawn(list(argv), dimensions=(rows, cols), env=env)
-    except OSError as exc:
-        raise RecordingStartError(f"cannot run {argv[0]}: {exc.strerror}") from None
-    except FileNotFoundError as exc:
-        raise RecordingStartError(f"cannot run {argv[0]}: {exc}") from None
-    child.delayafterclose = 0  # its close() would sleep 0.1 s at exit; we reap the child ourselves
-    master = child.fd
+        termios.tcsetattr(slave, termios.TCSANOW, saved)
+        termios.tcsetwinsize(slave, (rows, cols))
+        sigs = _Signals()
+        try:
+            child = _Child(_spawn(argv, env, tty=os.ttyname(slave)))
+        except RecordingStartError:
+            sigs.restore()
+            os.close(master)
+            raise
+    finally:
+        os.close(slave)
     os.set_blocking(master, False)
     loop = _Loop(sink, log_input)
-    saved = termios.tcgetattr(0)
-    sigs = _Signals((*FORWARDED, signal.SIGWINCH, signal.SIGCHLD))
     poller = select.poll()
     poller.register(sigs.rfd, select.POLLIN)
     poller.register(master, select.POLLIN)
-    poller.register(0, select.POLLIN)
-    exited = False
+    poller.register(tty_in, select.POLLIN)
+    master_open = True
     try:
-        tty.setraw(0, termios.TCSANOW)
+        tty.setraw(tty_in, termios.TCSANOW)
         sink.window(time.monotonic(), cols, rows)
         while True:
             events = poller.poll(loop.timeout_ms())
-            done = False
+            exited = False
             for fd, ev in events:
                 if fd == sigs.rfd:
                     for signum in sigs.read():
                         if signum == signal.SIGWINCH:
-                            cols, rows = _winsize(0)
-                            child.setwinsize(rows, cols)
+                            cols, rows = _winsize(tty_in)
+                            if master_open:
+                                termios.tcsetwinsize(master, (rows, cols))
                             sink.window(time.monotonic(), cols, rows)
                         elif signum == signal.SIGCHLD:
-                            exited = not child.isalive()
-                        else:
+                            exited = child.poll()
+                        elif signum in PASSED_ON:
                             sink.flush()
-                            _kill(child.pid, signum)
+                            _pass_on_pty(master if master_open else -1, child.pid, signum)
                 elif fd == master:
                     if ev & select.POLLOUT:
                         if not loop.feed_child(master) or not loop.pending:
                             poller.modify(master, select.POLLIN)
                             if loop.stdin_open:
-                                poller.register(0, select.POLLIN)
+                                poller.register(tty_in, select.POLLIN)
                     if ev & (select.POLLIN | select.POLLHUP | select.POLLERR):
                         data = _read_nb(master)
                         if data and len(data) >= BURST_AFTER:
-                            _write_all(1, _record_burst(master, data, sink))
+                            _write_all(tty_out, _record_burst(master, data, sink))
                         elif data:
                             loop.record_output(data)
-                            _write_all(1, data)
-                        elif data is not None:
-                            done = True
-                elif fd == 0:
-                    data = _read(0)
+                            _write_all(tty_out, data)
+                        elif data is not None:  # every holder of the PTY closed it
+                            poller.unregister(master)
+                            master_open = False
+                            if loop.stdin_open:
+                                poller.unregister(tty_in)
+                                loop.stdin_open = False
+                elif fd == tty_in:
+                    data = _read(tty_in)
                     if not data:
-                        poller.unregister(0)
+                        poller.unregister(tty_in)
                         loop.stdin_open = False
                         continue
                     loop.record_input(data)
+                    if not master_open:
+                        continue
                     loop.pending += data
                     loop.feed_child(master)
                     if loop.pending:
-                        poller.unregister(0)
+                        poller.unregister(tty_in)
                         poller.modify(master, select.POLLIN | select.POLLOUT)
             sink.tick(time.monotonic())
-            if done:
-                break
-            if exited:
+            if exited or child.poll():
                 # The shell is gone; take what is left without waiting for background holders of the PTY.
-                while (data := _read_nb(master)) is not None and data:
+                while master_open and (data := _read_nb(master)) is not None and data:
                     loop.record_output(data)
-                    _write_all(1, data)
+                    _write_all(tty_out, data)
                 break
-        status = _wait_pty(child)
-        sink.close()
+        return child.end(sink)
     except WriterError as exc:
-        _terminate(child.pid, lambda: _wait_pty(child), lambda: not child.isalive())
+        child.stop_session()
         raise RecordingFailed(str(exc)) from None
     finally:
-        termios.tcsetattr(0, termios.TCSADRAIN, saved)
+        termios.tcsetattr(tty_in, termios.TCSADRAIN, saved)
         sigs.restore()
-    return status
+        os.close(master)
+
+
+def _pass_on_pty(master: int, leader: int, signum: int) -> None:
+    """A signal to the PTY's foreground process group, as the terminal sends it; SIGHUP and SIGTERM to the
+    session's leader too."""
+    group = leader
+    if master >= 0:
+        try:
+            group = os.tcgetpgrp(master)
+        except OSError:
+            pass
+    _kill(group, signum, group=True)
+    if signum in (signal.SIGHUP, signal.SIGTERM) and group != leader:
+        _kill(leader, signum)
 
 
 def _read_nb(fd: int) -> bytes | None:
@@ -375,14 +542,3 @@ def _record_burst(fd: int, data: bytes, sink: Sink) -> bytes:
         sink.output(t, whole, write=False)
     sink.write_finished()
     return whole
-
-
-def _wait_pty(child) -> int:
-    try:
-        _, status = os.waitpid(child.pid, 0)
-    except ChildProcessError:  # ptyprocess already reaped it
-        return exit_status(child.exitstatus, child.signalstatus)
-    child.terminated = True
-    if os.WIFSIGNALED(status):
-        return 128 + os.WTERMSIG(status)
-    return os.WEXITSTATUS(status)

@@ -82,6 +82,18 @@ class Framer:
             f'"user":{quote(meta.user)},"term":{quote(meta.term)},"session":{meta.session},'
         ).encode()
 
+    def size(self, body: Body) -> int:
+        """The length of the line `frame` would make of `body` next (the time field taken at its widest)."""
+        real = self.start_real_ms + body.pos
+        return (
+            len(self._prefix)
+            + 22
+            + len(str(self.next_id))
+            + len(str(body.pos))
+            + len(str(real))
+            + len(body.payload)
+        )
+
     def frame(self, body: Body) -> tuple[int, bytes]:
         msg_id = self.next_id
         self.next_id += 1
@@ -154,7 +166,8 @@ class Encoder:
         self.t0: float | None = None  # monotonic time of the recording's first packet
         self.first_time: float | None = None  # monotonic time of the current message's first packet
         self._window: tuple[int, int] | None = None
-        self._tails = {False: b"", True: b""}
+        self._tails = {False: b"", True: b""}  # incomplete UTF-8 held per direction
+        self._tail_at = {False: (0.0, 0), True: (0.0, 0)}  # (t, ms) of a tail's last byte
         self._last_ms = 0
         self._mixed_cost = 20
         self._reset()
@@ -218,13 +231,21 @@ class Encoder:
         self.bodies.append(Body(self._pos, payload))
         self._reset()
 
+    def cut(self) -> None:
+        """Write pending incomplete UTF-8 as binary (tlog's cut), input first."""
+        for output in (False, True):
+            self._cut_tail(output)
+
     def finish(self) -> None:
         """Cut pending incomplete UTF-8 to binary and end the message."""
-        for output, tail in self._tails.items():
-            if tail:
-                self._tails[output] = b""
-                self._add_bin(self._last_time, self._last_ms, output, tail)
+        self.cut()
         self.flush()
+
+    def ms_at(self, t: float) -> int:
+        """Recording time at monotonic `t`, never before the last record."""
+        if self.t0 is None:
+            return 0
+        return max(self._last_ms, int((t - self.t0) * 1000))
 
     def take(self) -> list[Body]:
         bodies, self.bodies = self.bodies, []
@@ -299,8 +320,24 @@ class Encoder:
 
     # -- I/O --------------------------------------------------------------------------------------
 
+    def _cut_tail(self, output: bool) -> None:
+        """Write the incomplete character held in one direction as binary, at the time of its last byte
+        (tlog's cut)."""
+        tail = self._tails[output]
+        if tail:
+            self._tails[output] = b""
+            t, ms = self._tail_at[output]
+            if ms < self._last_ms:  # a window came since: time never goes back in the log
+                t, ms = self._last_time, self._last_ms
+            self._add_bin(t, ms, output, tail)
+
     def _io(self, t: float, output: bool, data: bytes) -> None:
+        if self._tails[not output]:
+            # I/O the other way ends the wait for the rest of a character held in this one: cut it now,
+            # so it keeps its time and its place before what comes now (tlog's `[1/2>1+298[1/1`).
+            self._cut_tail(not output)
         ms = self._ms(t)
+        self._tail_at[output] = (t, ms)
         tail = self._tails[output]
         if tail:
             data = tail + data
@@ -360,18 +397,20 @@ class Encoder:
                 )
             room, merge = self._begin(t, ms)
             left = end - at
-            _, growth = self._grow(kind, left, 0, merge)  # an upper bound: count <= bytes
+            _, growth = self._grow(kind, left_chars, 0, merge)
             if left + growth <= room:
-                cut = end
+                cut, count = end, left_chars
             else:
-                cut = _cut(enc, at, at + room - growth)
+                okind, ocount, _ = self._open
+                base, base_len = (ocount, self._open_len) if merge and okind == kind else (0, 0)
+                counter = _counter(ascii_only, plain, backslashes)
+                cut, count = _fit_text(enc, at, room, left_chars, base, base_len, counter)
                 if cut == at:
                     if not self._fresh:
                         self.flush()
                         continue
-                    cut = at + _char_len(enc, at)
+                    cut, count = at + _char_len(enc, at), 1
             seg = enc[at:cut] if at or cut < end else enc
-            count = left_chars if cut == end else _code_points(seg, ascii_only, plain, backslashes)
             left_chars -= count
             new, growth = self._grow(kind, count, 0, merge)
             self._commit(ms, new, growth, len(seg))
@@ -399,16 +438,14 @@ class Encoder:
         room = self.payload - len(window)
         end = len(enc)
         self._last_ms = ms
+        counter = _counter(ascii_only, plain, backslashes)
         while True:
-            left = end - at
-            growth = 1 + len(str(left))
-            if left + growth <= room:
+            if end - at + 1 + len(str(chars)) <= room:
                 return at, chars
-            cut = _cut(enc, at, at + room - growth)
+            cut, count = _fit_text(enc, at, room, chars, 0, 0, counter)
             if cut == at:
-                cut = at + _char_len(enc, at)
+                cut, count = at + _char_len(enc, at), 1
             seg = enc[at:cut]
-            count = _code_points(seg, ascii_only, plain, backslashes)
             chars -= count
             timing = f"{window}{kind}{count}"
             self.bodies.append(Body(ms, _solo_payload(output, timing, seg, b"")))
@@ -494,6 +531,8 @@ class Encoder:
                 self.flush()
 
     def _add_bin(self, t: float, ms: int, output: bool, raw: bytes) -> None:
+        """Invalid UTF-8 as `]T/B` (`[T/B`): a U+FFFD per maximal invalid sequence, every byte in the array;
+        a message takes as many whole sequences as fit, as tlog's reservation per sequence gives."""
         kind = "]" if output else "["
         while raw:
             room, merge = self._begin(t, ms)
@@ -505,19 +544,29 @@ class Encoder:
             if 3 * count + len(digits) + sep + growth <= room:
                 self._commit_bin(ms, stream, new, growth, count, digits)
                 return
-            # Each byte costs at most 7: U+FFFD (3) plus up to three digits and a comma.
-            n = min(len(raw) - 1, (room - sep - growth) // 7)
-            if n <= 0:
+            n, count = self._fit_bin(raw, room - sep, kind, merge)
+            if n == 0:
                 if not self._fresh:
                     self.flush()
                     continue
-                n = 1
-            part = raw[:n]
-            count = 1 if n == 1 else len(part.decode("utf-8", "replace"))
+                n, count = _invalid_len(raw), 1
             new, growth = self._grow(kind, count, n, merge)
-            self._commit_bin(ms, stream, new, growth, count, _bin_digits(part))
+            self._commit_bin(ms, stream, new, growth, count, _bin_digits(raw[:n]))
             self.flush()
             raw = raw[n:]
+
+    def _fit_bin(self, raw: bytes, room: int, kind: str, merge: bool) -> tuple[int, int]:
+        """(bytes, sequences): the most whole invalid sequences from the start of `raw` that fit in `room`
+        with their U+FFFDs, digits, commas and the growth of the run record."""
+        n = count = cost = 0
+        while n < len(raw):
+            size = _invalid_len(raw[n : n + 4])
+            more = 3 + sum(len(_DIGITS[b]) + 1 for b in raw[n : n + size]) - (1 if n == 0 else 0)
+            _, growth = self._grow(kind, count + 1, n + size, merge)
+            if cost + more + growth > room:
+                break
+            n, count, cost = n + size, count + 1, cost + more
+        return n, count
 
     def _commit_bin(
         self, ms: int, stream: _Stream, new: tuple[str, int, int], growth: int, count: int, digits: bytes
@@ -527,6 +576,49 @@ class Encoder:
         stream.txt.append(_FFFD * count)
         stream.bin.append(digits)
         stream.bin_empty = False
+
+
+def _counter(ascii_only: bool, plain: bool, backslashes: bool):
+    """`_code_points` for pieces of one escaped text."""
+    if plain and ascii_only:
+        return len
+    return lambda seg: _code_points(seg, ascii_only, plain, backslashes)
+
+
+def _fit_text(
+    enc: bytes, at: int, room: int, chars: int, base: int, base_len: int, count_of
+) -> tuple[int, int]:
+    """(cut, count): the most whole characters of escaped `enc[at:]` (holding `chars`) whose bytes and the
+    growth of their run record fit in `room` bytes, as tlog's reservation per character gives: the record
+    is `>N`, or an open one of `base` characters written in `base_len` bytes that they join. Tries the
+    counter's digit widths from the widest possible down; a cut that crosses a power of ten keeps the
+    largest count of the narrower width."""
+    width = len(str(base + min(chars, max(room, 0))))
+    above = (at, 0)  # the cut at the next wider width, which fits at this one too
+    while True:
+        cut = _cut(enc, at, at + room - (1 + width - base_len))
+        count = count_of(enc[at:cut]) if cut > at else 0
+        got = len(str(base + count))
+        if got == width:
+            return cut, count
+        if got > width:
+            cap = 10**width - 1 - base
+            pos, have = above
+            for _ in range(cap - have):
+                pos += _char_len(enc, pos)
+            return pos, cap
+        above = (cut, count)
+        width -= 1
+
+
+def _invalid_len(raw: bytes) -> int:
+    """The length of the maximal invalid UTF-8 sequence `raw` starts with (Unicode Table 3-7, as tlog and
+    Python's decoder take it); 1 if `raw` starts with something else."""
+    try:
+        _utf8_decode(raw[:4], "strict", True)
+    except UnicodeDecodeError as exc:
+        return max(1, exc.end) if exc.start == 0 else 1
+    return 1
 
 
 def _cut(enc: bytes, at: int, limit: int) -> int:
@@ -602,7 +694,12 @@ def _code_points(seg: bytes, ascii_only: bool, plain: bool = False, backslashes:
 
 # -- decoding -----------------------------------------------------------------------------------------
 
-OUTPUT, INPUT, WINDOW = "o", "i", "w"
+OUTPUT, INPUT, WINDOW, EVENT = "o", "i", "w", "e"
+# Recorder events ride in ordinary messages with an empty timing, in a field tlog and Cockpit ignore:
+# {"event": "start", ...}, {"event": "end", "status": N[, "signal": "SIGHUP"]},
+# {"event": "drop", "messages": N, "bytes": N, "from": ms, "to": ms}.
+EVENT_FIELD = "sessrec"
+EVENTS = ("start", "end", "drop")
 
 
 class FormatError(ValueError):
@@ -617,6 +714,7 @@ class Packet:
     kind: str
     data: bytes = b""
     size: tuple[int, int] = (0, 0)
+    event: dict | None = None  # kind EVENT: a recorder event (start, end, drop)
 
 
 @dataclass
@@ -636,6 +734,7 @@ class Message:
     out_txt: str
     out_bin: list[int]
     extra: dict = field(default_factory=dict)
+    event: dict | None = None
 
 
 _TIMING = re.compile(r"[ \t\n\r\f\v]*(?:([][])(\d+)/(\d+)|([<>+])(\d+)|=(\d+)x(\d+))")
@@ -661,12 +760,31 @@ def _bin_field(obj: dict, name: str) -> list[int]:
     return value
 
 
-def parse_message(line: str | bytes) -> Message:
-    """Parse and type-check one JSON line (tlog's json_msg rules)."""
+_DECODER = json.JSONDecoder()
+WHITESPACE = " \t\n\r\f\v"  # what tlog's file reader skips before an object
+
+
+def load_object(line: str | bytes):
+    """The first JSON value of a line, as tlog reads a line: leading whitespace skipped, whatever follows
+    the value ignored (tlog-play plays `{...}{...}` and `{...} junk`); an object cut off by the line's end
+    is "incomplete". Bytes that are not UTF-8 become lone surrogates (U+DC80-U+DCFF)."""
+    if isinstance(line, bytes | bytearray):
+        line = bytes(line).decode("utf-8", "surrogateescape")
+    at = len(line) - len(line.lstrip(WHITESPACE))
     try:
-        obj = json.loads(line)
-    except (ValueError, RecursionError) as exc:
+        value, _ = _DECODER.raw_decode(line, at)
+    except json.JSONDecodeError as exc:
+        if line[at : at + 1] != "{" or exc.pos >= len(line.rstrip(WHITESPACE)):
+            raise FormatError("incomplete message object line encountered") from None
+        raise FormatError(f"invalid JSON: {exc.msg} at column {exc.colno}") from None
+    except (ValueError, RecursionError) as exc:  # too many digits, too deep
         raise FormatError(f"invalid JSON: {str(exc).splitlines()[0][:80]}") from None
+    return value
+
+
+def parse_message(line: str | bytes) -> Message:
+    """Parse and type-check the message on one line (tlog's json_msg rules)."""
+    obj = load_object(line)
     if not isinstance(obj, dict):
         raise FormatError("message is not a JSON object")
     ver = _field(obj, "ver", (str, int))
@@ -700,7 +818,31 @@ def parse_message(line: str | bytes) -> Message:
         in_bin=_bin_field(obj, "in_bin"),
         out_txt=_field(obj, "out_txt", (str,), required=False) or "",
         out_bin=_bin_field(obj, "out_bin"),
+        event=_event(obj),
     )
+
+
+def _event(obj: dict) -> dict | None:
+    """The recorder event a message carries, if any; counts that are not non-negative integers are left
+    out, so readers can trust the types of what is there."""
+    value = obj.get(EVENT_FIELD)
+    if not isinstance(value, dict) or value.get("event") not in EVENTS:
+        return None
+    event = {"event": value["event"]}
+    for key, item in value.items():
+        if key != "event" and (type(item) is int and 0 <= item < 1 << 63 or isinstance(item, str)):
+            event[key] = item
+    return event
+
+
+def event_body(pos: int, event: dict) -> Body:
+    """A message body with no I/O that carries a recorder event (tlog-play and Cockpit play nothing)."""
+    data = json.dumps(event, ensure_ascii=True, separators=(",", ":")).encode()
+    payload = b'"timing":"","in_txt":"","in_bin":[],"out_txt":"","out_bin":[],"%s":%s}\n' % (
+        EVENT_FIELD.encode(),
+        data,
+    )
+    return Body(pos, payload)
 
 
 def _take_text(txt: str, at: int, count: int) -> tuple[bytes, int]:
@@ -771,16 +913,16 @@ class Reader:
         self.window: tuple[int, int] | None = None
         self.first: Message | None = None
         self.last: Message | None = None
+        self.started = False  # the first message is a start record
+        self.end: dict | None = None  # the end record's event
+        self.after_end = 0  # messages after the end record
 
     def feed(self, line: str | bytes) -> list[Packet]:
         if isinstance(line, bytes | bytearray):
             line = bytes(line).decode("utf-8", "surrogateescape")
-        stripped = line.strip(" \t\r\n")
-        if not stripped:
+        if not line.strip(WHITESPACE):
             return []
-        if not stripped.startswith("{") or not stripped.endswith("}"):
-            raise FormatError("incomplete message object line encountered")
-        msg = parse_message(stripped)
+        msg = parse_message(line)
         if self.rec is not None and msg.rec != self.rec:
             return []
         if self.last_id is not None:
@@ -798,6 +940,15 @@ class Reader:
                     continue
                 self.window = pkt.size
             packets.append(pkt)
+        if self.end is not None:
+            self.after_end += 1
+        if msg.event is not None:
+            kind = msg.event["event"]
+            if kind == "start" and self.first is None:
+                self.started = True
+            elif kind == "end" and self.end is None:
+                self.end = msg.event
+            packets.append(Packet(msg.pos, EVENT, event=msg.event))
         if self.first is None:
             self.first = msg
         self.last = msg

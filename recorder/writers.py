@@ -28,13 +28,28 @@ class Writer(Protocol):
 
 
 class FileWriter:
-    """Appends to a file created with mode 0600, like tlog's file writer."""
+    """Appends to a log file, like tlog's file writer, but only to one that is safe to append to: opened
+    without following a symlink and without blocking (a FIFO is refused, not waited on), then checked on
+    every open: a regular file with one link, owned by us, mode 0600 (created so)."""
 
     def __init__(self, path: str) -> None:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
         try:
-            self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+            fd = os.open(path, flags, 0o600)
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise WriterError(f"log file {path} is a symbolic link; refusing it") from None
             raise WriterError(f"cannot open log file {path}: {exc.strerror}") from None
+        try:
+            st = os.fstat(fd)
+            problem = _log_file_problem(st)
+            if problem:
+                raise WriterError(f"log file {path} {problem}; refusing it")
+            os.set_blocking(fd, True)
+        except BaseException:
+            os.close(fd)
+            raise
+        self.fd = fd
         self.path = path
 
     def write(self, frames: list[tuple[int, bytes]]) -> None:
@@ -49,6 +64,20 @@ class FileWriter:
 
     def close(self) -> None:
         os.close(self.fd)
+
+
+def _log_file_problem(st: os.stat_result) -> str | None:
+    import stat
+
+    if not stat.S_ISREG(st.st_mode):
+        return "is not a regular file"
+    if st.st_uid != os.geteuid():
+        return f"belongs to uid {st.st_uid}, not to the recorder (uid {os.geteuid()})"
+    if st.st_mode & 0o7077:
+        return f"has mode {stat.S_IMODE(st.st_mode):04o}, not 0600"
+    if st.st_nlink != 1:
+        return f"has {st.st_nlink} links"
+    return None
 
 
 def journal_field(name: str, value: bytes) -> bytes:

@@ -92,3 +92,17 @@ def run_on_pty(argv: list[str], tty_stdin: bool = True, cwd: Path = ROOT) -> int
         if proc.stdin:
             proc.stdin.close()
         os.close(master)
+
+
+def on_small_fs(directory: Path, argv: list[str], size: str = "64k", fill: bool = False) -> list[str]:
+    """`argv` run with a tmpfs of `size` mounted on `directory`, in a mount namespace of its own (root);
+    with `fill`, the file system is full before argv starts."""
+    script = 'mount -t tmpfs -o size="$1" tmpfs "$0" || exit 99; '
+    if fill:
+        script += 'head -c "$1" /dev/zero > "$0/fill" 2>/dev/null; '
+    script += 'shift; exec "$@"'
+    return ["unshare", "-m", "--propagation", "private", "sh", "-c", script, str(directory), size, *argv]
+
+
+def sessrec_argv(*args: str) -> list[str]:
+    return [sys.executable, "-m", "recorder", *args]

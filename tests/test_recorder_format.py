@@ -157,7 +157,8 @@ def test_round_trip_any_cut_points(data, cuts) -> None:
     [
         (b'{"ver":"3.0"}', 'unsupported "ver"'),
         (b"[1]", "not a JSON object"),
-        (b"{", "invalid JSON"),
+        (b"{", "incomplete message object line"),
+        (b'{"a" 1}', "invalid JSON"),
         (b'{"ver":"2.3","host":"h","user":"u","term":"","session":0,"id":1,"pos":0}', '"session"'),
     ],
 )

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from recorder.export import asciicast, cast_header, json_line, summarize, table, text
+from recorder.player import OneRecording, PlaybackError
 from recorder.tlogformat import FormatError, Reader
 from tests.recorder_helpers import encode, sessrec
 
@@ -39,12 +42,26 @@ def mutate(rng: random.Random, line: bytes) -> bytes:
 
 
 def check(lines: list[bytes]) -> None:
+    """Every reader on `lines`: play's (Reader, OneRecording), list's (summarize, table, JSON lines) and
+    export's (asciicast, text): a one-line FormatError/PlaybackError at most, and output that encodes."""
     reader = Reader(lax=bool(len(lines) % 2))
     try:
         for line in lines:
             reader.feed(line)
     except FormatError as exc:
         assert "\n" not in str(exc) and str(exc)
+    errors: list[str] = []
+    summaries = summarize(((None, f"line {n}", line) for n, line in enumerate(lines, 1)), errors)
+    assert all("\n" not in e for e in errors)
+    table(summaries).encode()
+    for s in summaries:
+        json_line(s.as_dict()).encode()
+    for convert in (lambda st: asciicast(st, cast_header(None)), text, lambda st: text(st, strip=True)):
+        stream = OneRecording(((f"line {n}", line) for n, line in enumerate(lines, 1)), Reader())
+        try:
+            "".join(convert(stream)).encode()
+        except PlaybackError as exc:
+            assert "\n" not in str(exc)
 
 
 def test_ten_thousand_mutated_recordings() -> None:
@@ -100,6 +117,59 @@ def test_wrong_field_types(fields: dict) -> None:
     base = {"ver": "2.3", "host": "h", "user": "u", "term": "", "session": 1, "id": 1, "pos": 0, "timing": ""}
     base |= {"in_bin": [], "out_bin": []}
     check([json.dumps(base | fields).encode()])
+
+
+HEAD = '{"ver":"2.3","host":"h","rec":"r","user":"u","term":"xterm","session":1,"id":1,"pos":0,'
+TAIL = '"time":1.000,"timing":">1","in_txt":"","in_bin":[],"out_txt":"x","out_bin":[]}'
+FIELDS = ("ver", "host", "rec", "user", "term", "timing", "in_txt", "out_txt")
+
+
+def hostile(rng: random.Random) -> bytes:
+    """One line of a kind readers must survive: lone surrogates in any string, deep nesting, huge or odd
+    numbers, control characters, overlong text counts, non-UTF-8 bytes."""
+    kind = rng.randrange(6)
+    line = HEAD + TAIL
+    if kind == 0:  # an escaped lone surrogate (or a pair cut in half) in a string field
+        name = rng.choice(FIELDS)
+        bad = rng.choice(["\\ud800", "\\udfff", "\\ud834", "\\udd1e\\ud834", "\\udc80"])
+        line = re.sub(f'"{name}":"([^"]*)"', lambda m: f'"{name}":"{m.group(1)}{bad}"', line, count=1)
+        if name in ("out_txt", "timing") and rng.random() < 0.5:
+            line = line.replace('"timing":">1"', '"timing":">2"')
+    elif kind == 1:  # deep nesting, in a field or as the whole value
+        depth = rng.choice((100, 1000, 100_000))
+        line = HEAD + f'"deep":{"[" * depth}{"]" * depth},' + TAIL if rng.random() < 0.5 else "[" * depth
+    elif kind == 2:  # huge and odd numbers
+        number = rng.choice(["9" * 5000, "1e999", "-1e999", "NaN", "Infinity", "-0", "1e-999", str(2**64)])
+        field = rng.choice(["id", "pos", "session", "time", "in_bin", "out_bin"])
+        value = f"[{number}]" if field.endswith("bin") else number
+        line = re.sub(f'"{field}":[^,]*,', f'"{field}":{value},', line.replace('"in_bin":[]', '"in_bin":[0]'))
+    elif kind == 3:  # controls and escapes in header fields
+        name = rng.choice(FIELDS[:5])
+        line = line.replace(f'"{name}":"', f'"{name}":"\\u0000\\u001b[2J\\n\\u0085\\u2028', 1)
+    elif kind == 4:  # counts past the text
+        line = line.replace(
+            '"timing":">1"', f'"timing":"{rng.choice([">99", "]5/5", "=99999x1", "+99999999999999"])}"'
+        )
+    else:  # bytes that are not UTF-8, raw
+        return (HEAD + TAIL).encode().replace(b'"u"', b'"\xff\xed\xa0\x80"')
+    return line.encode()
+
+
+def test_ten_thousand_hostile_inputs() -> None:
+    rng = random.Random(4321)
+    for _ in range(10_000):
+        lines = [hostile(rng) for _ in range(rng.randint(1, 3))]
+        check(lines)
+
+
+def test_twenty_megabyte_lines() -> None:
+    big = (
+        HEAD + f'"time":1.000,"timing":">{20_000_000}","in_txt":"","in_bin":[],"out_txt":"' + "x" * 20_000_000
+    )
+    check([(big + '","out_bin":[]}').encode()])  # valid: 20 MB of output
+    check([big.encode()])  # cut off: incomplete
+    check([b"{" + b'"a":' * 5_000_000 + b"}"])
+    check([b"\xff" * 20_000_000])
 
 
 def test_player_cli_on_mutated_files(tmp_path: Path) -> None:

@@ -62,11 +62,15 @@ def test_list_groups_interleaved_recordings(tmp_path: Path) -> None:
     assert a["duration"] == 2.5 and b["duration"] == 1.0
     assert datetime.fromisoformat(a["start"]).timestamp() == START_MS / 1000
     table = sessrec("list", "-i", str(path)).stdout.decode().splitlines()
-    assert table[0].split() == ["REC", "USER", "HOST", "START", "DURATION", "SIZE", "MESSAGES"]
+    header = ["REC", "USER", "HOST", "START", "DURATION", "SIZE", "MESSAGES", "STATE", "EXIT", "DROPPED"]
+    assert table[0].split() == header
     assert table[1].split()[:2] == ["rec-a", "alice"] and table[1].split()[4:] == [
         "0:00:02.500",
         str(a["size"]),
         str(len(one)),
+        "-",  # no start record (as tlog writes them)
+        "-",
+        "-",
     ]
     # The file's recordings play and export one at a time.
     played = sessrec("play", "-i", str(path), "--rec", "rec-b", "-g", "end")
@@ -82,7 +86,7 @@ def test_list_skips_and_counts_invalid_lines(tmp_path: Path) -> None:
     path.write_bytes(b"".join(good) + b'{"ver":"2.3","truncated\n' + b"".join(good))
     result = sessrec("list", "-i", str(path))
     assert result.returncode == 1
-    prefix = f"sessrec list: 1 invalid message skipped; the first: {path} line 2: invalid JSON: "
+    prefix = f"sessrec list: 1 invalid message skipped; the first: {path} line 2: incomplete message object"
     assert result.stderr.startswith(prefix.encode()) and result.stderr.count(b"\n") == 1
     assert result.stdout.splitlines()[1].split()[0] == b"rec-ok"
     assert [r["messages"] for r in _list("-i", str(path), status=1)] == [2]
@@ -145,7 +149,7 @@ def _check_against_play(log: Path) -> tuple[dict, list[list]]:
     result = sessrec("export", "-i", str(log))
     assert result.returncode == 0, result.stderr
     header, events = _cast(result.stdout)
-    played = sessrec("play", "-i", str(log), "--goto", "end")
+    played = sessrec("play", "-i", str(log), "--raw", "--goto", "end")
     assert played.returncode == 0, played.stderr
     assert "".join(e[2] for e in events if e[1] == "o") == played.stdout.decode("utf-8", "replace")
     return header, events
@@ -227,7 +231,7 @@ def test_export_text_strip(tmp_path: Path) -> None:
         (["export", "-i", "/nonexistent.log"], b"", b"cannot open /nonexistent.log"),
         (["export", "--format", "video", "-i", "{path}"], b"", b"argument --format: invalid choice"),
         (["list", "-i", "{path}"], b"[1]\n", b"line 1: message is not a JSON object"),
-        (["list", "-i", "{path}"], b"\xff\n", b"line 1: invalid JSON"),
+        (["list", "-i", "{path}"], b"\xff\n", b"line 1: incomplete message object line"),
         (["list", "-i", "/nonexistent.log"], b"", b"cannot open /nonexistent.log"),
         (["list"], b"", b"arguments -i/--input --journal is required"),
     ],
@@ -243,3 +247,21 @@ def test_bad_input_is_a_one_line_error(
     assert b"Traceback" not in result.stderr
     if "--format" not in args and len(args) > 1:  # argparse's errors come after a usage line
         assert result.stderr.count(b"\n") == 1
+
+
+def test_lone_surrogates_in_header_fields(tmp_path: Path) -> None:
+    """`"user":"\\ud800"` is valid JSON for a string no UTF-8 can hold: list shows it escaped, --json and
+    export keep it as a \\u escape, and all output is valid UTF-8."""
+    lines = _log(Meta("h", "rec-s", "u", "", 1), [(0, "o", b"hi")])
+    forged = lines[0].replace(b'"user":"u"', b'"user":"\\ud800"').replace(b'"host":"h"', b'"host":"\\udfffx"')
+    path = tmp_path / "s.log"
+    path.write_bytes(forged + b"".join(lines[1:]))
+    table = sessrec("list", "-i", str(path))
+    assert table.returncode == 0, table.stderr
+    assert "\\ud800" in table.stdout.decode("utf-8") and "\\udfffx" in table.stdout.decode("utf-8")
+    (row,) = _list("-i", str(path))
+    assert row["user"] == "\ud800" and row["host"] == "\udfffx"
+    cast = sessrec("export", "-i", str(path))
+    assert cast.returncode == 0, cast.stderr
+    header = json.loads(cast.stdout.decode("utf-8").splitlines()[0])
+    assert header["title"].startswith("\ud800@\udfffx")

@@ -43,7 +43,7 @@ def _convert(args: argparse.Namespace, out) -> int:
         first = next(packets, None)  # reads the first message, for the header
         chunks = export.asciicast(_chain(first, packets), export.cast_header(reader.first))
     for chunk in chunks:
-        out.write(chunk.encode("utf-8", "surrogatepass"))
+        out.write(chunk.encode())
     if reader.first is None:
         raise sources.SourceError("no recording found")
     return stream.skipped

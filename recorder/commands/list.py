@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from recorder.cli import add_source_arguments
@@ -45,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     summaries.sort(key=lambda s: (s.start is None, s.start or 0))
     try:
         if args.json:
-            sys.stdout.write("".join(json.dumps(s.as_dict(), ensure_ascii=False) + "\n" for s in summaries))
+            sys.stdout.write("".join(export.json_line(s.as_dict()) for s in summaries))
         elif summaries:
             sys.stdout.write(export.table(summaries))
         sys.stdout.flush()

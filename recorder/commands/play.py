@@ -24,7 +24,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("-f", "--follow", action="store_true", help="wait for more data at the end")
     p.add_argument("--lax", action="store_true", help="allow gaps in message ids")
     p.add_argument(
-        "--verify", action="store_true", help="journal: check trusted fields (one process, right user)"
+        "--verify",
+        action="store_true",
+        help="journal: check trusted fields (one process, right user) and that the recording is whole "
+        "(start and end records)",
+    )
+    p.add_argument(
+        "--raw",
+        action="store_true",
+        help="write the recorded output as it is, escape sequences that act on your terminal included "
+        "(clipboard, title, colour and status reports, DCS, answerback); default: only those that draw",
     )
     p.set_defaults(func=run)
 
@@ -48,12 +57,13 @@ def run(args: argparse.Namespace) -> int:
 
         keys_fd, saved = 0, termios.tcgetattr(0)
         tty.setcbreak(0, termios.TCSANOW)
-    play = player.Player(out_fd=1, keys_fd=keys_fd, speed=args.speed, paused=args.paused)
+    play = player.Player(out_fd=1, keys_fd=keys_fd, speed=args.speed, paused=args.paused, raw=args.raw)
+    reader = Reader(lax=args.lax, rec=args.rec)
     try:
         lines = sources.open_lines(
             args.input, args.rec, args.follow, args.journal_dir, args.verify, stop=play.idle
         )
-        stream = player.OneRecording(lines, Reader(lax=args.lax, rec=args.rec))
+        stream = player.OneRecording(lines, reader)
         play.run(stream, goto=goto)
     except (player.PlaybackError, sources.SourceError) as exc:
         print(f"sessrec play: {exc}", file=sys.stderr)
@@ -65,6 +75,17 @@ def run(args: argparse.Namespace) -> int:
             import termios
 
             termios.tcsetattr(0, termios.TCSADRAIN, saved)
+    if play.sanitizer and play.sanitizer.dropped:
+        print(
+            f"sessrec play: {play.sanitizer.dropped} escape sequences that act on the terminal were not "
+            "replayed (--raw replays them)",
+            file=sys.stderr,
+        )
+    whole = player.wholeness(reader)
+    if whole and not play.quit and (args.verify or reader.started):  # tlog's recordings have no records
+        print(f"sessrec play: {whole}", file=sys.stderr)
+        if args.verify:
+            return 1
     if stream.skipped and not args.rec:
         print(
             f"sessrec play: skipped {stream.skipped} messages of other recordings (choose one with --rec; "

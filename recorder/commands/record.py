@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 
 from recorder.cli import UsageError
 
 DEFAULT_NOTICE = "\nATTENTION! Your session is being recorded!\n\n"
+MESSAGE_HEADER_MAX = 512  # bytes a message has beside its payload, host and user names of usual length
 WRITERS = ("file", "journal", "syslog")
 
 
@@ -73,6 +75,18 @@ def check_options(args: argparse.Namespace) -> None:
         raise UsageError(f"--payload must be between {MIN_PAYLOAD} and {1 << 24} bytes")
     if args.rate < 0 or args.burst < 0:
         raise UsageError("--rate and --burst must not be negative")
+    if args.limit_action != "pass":
+        largest = args.payload + MESSAGE_HEADER_MAX
+        if args.rate == 0:
+            raise UsageError(
+                f"--rate 0 with --limit-action {args.limit_action} would stop recording for good"
+            )
+        if args.rate + args.burst < largest:
+            raise UsageError(
+                f"--rate + --burst ({args.rate + args.burst:g} bytes) must hold one message (up to "
+                f"{largest} bytes with --payload {args.payload}): --limit-action {args.limit_action} would "
+                "drop everything"
+            )
     writer = args.writer or ("file" if args.output else "journal")
     if writer == "file" and not args.output:
         raise UsageError("--writer file needs -o FILE")
@@ -125,12 +139,28 @@ def _plug_closed_fds() -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from recorder import guard
+
+    loader = guard.loader_findings()  # first: before anything else of ours runs
     _plug_closed_fds()
     command = _check(args)
     from recorder import identity, tap
+    from recorder.cli import VERSION
     from recorder.tlogformat import Meta
     from recorder.writers import WriterError
 
+    try:
+        settings = guard.load_settings()
+    except guard.ConfigError as exc:
+        print(f"sessrec record: {exc}; not starting an unrecorded session", file=sys.stderr)
+        return 1
+    if loader and settings.loader_environment == "refuse":
+        print(
+            f"sessrec record: the dynamic loader was given code to run ({'; '.join(loader)}); not starting "
+            f"an unrecorded session (loader_environment in {guard.CONFIG})",
+            file=sys.stderr,
+        )
+        return 1
     identity.harden()
     meta = Meta(
         host=identity.fqdn(),
@@ -145,14 +175,28 @@ def run(args: argparse.Namespace) -> int:
         print(f"sessrec record: {exc}; not starting an unrecorded session", file=sys.stderr)
         return 1
     interactive = os.isatty(0)
+    start = {"version": VERSION, "mode": "pty" if interactive else "pipes"}
+    env = None
+    if loader:
+        env = guard.session_environment(settings)
+        start["warnings"] = "; ".join(loader) + ("" if env is None else " (removed from the session)")
+        print(f"sessrec record: warning: {start['warnings']}", file=sys.stderr)
+    try:
+        sink.start(time.monotonic(), **start)  # written before the session runs: a log that fails stops it
+    except WriterError as exc:
+        print(f"sessrec record: {exc}; not starting an unrecorded session", file=sys.stderr)
+        return tap.EXIT_WRITER_FAILED
     notice = notice_text(args)
     if notice and interactive:
         os.write(2, notice.encode())
     try:
         run_io = tap.run_pty if interactive else tap.run_pipes
-        return run_io(command, sink, log_input=args.input)
+        return run_io(command, sink, log_input=args.input, env=env)
     except tap.RecordingStartError as exc:
-        sink.close()
+        try:
+            sink.close(status=127)
+        except WriterError:
+            pass
         print(f"sessrec record: {exc}", file=sys.stderr)
         return 127
     except tap.RecordingFailed as exc:

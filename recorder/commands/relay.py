@@ -45,6 +45,7 @@ def _answer(conn: socket.socket, message: dict, fds: tuple[int, ...] = ()) -> No
 
 def run(args: argparse.Namespace) -> int:
     from recorder import identity
+    from recorder.cli import VERSION
     from recorder.commands.record import check_options, make_sink, notice_text
     from recorder.relay import Ends, Relay
     from recorder.tlogformat import Meta
@@ -62,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
     )
     try:
         sink = make_sink(args, meta)
+        # The start record, written before the session runs: a log that cannot take it refuses the session.
+        sink.start(time.monotonic(), version=VERSION, mode="pipes" if args.pipes else "pty")
     except WriterError as exc:
         _answer(conn, {"ok": False, "error": f"cannot record: {exc}"})
         return 1
