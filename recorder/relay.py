@@ -20,6 +20,7 @@ import tty
 from dataclasses import dataclass
 
 from .sink import Sink
+from .tap import signal_name
 from .writers import WriterError
 
 CHUNK = 1 << 16
@@ -44,6 +45,8 @@ class Relay:
         self.sink = sink
         self.log_input = log_input
         self.status: int | None = None
+        self.signal: str | None = None
+        self.bytes = {"bytes_in": 0, "bytes_out": 0}
         self.shell_gone = False  # the login shell's connection closed
         self.conn_buffer = b""
         self.poller = select.poll()
@@ -106,12 +109,22 @@ class Relay:
                     self._pass(fd)
             self.sink.tick(time.monotonic())
         self._drain()
+        self._await_exit_status()
         if self.saved_modes is not None:
             try:
                 termios.tcsetattr(self.ends.real[0], termios.TCSADRAIN, self.saved_modes)
             except termios.error:
                 pass
         return 1 if self.status is None else self.status
+
+    def _await_exit_status(self, timeout: float = 5.0) -> None:
+        """The terminal closes as the shell exits, a moment before the login shell reports its status."""
+        deadline = time.monotonic() + timeout
+        while self.status is None and not self.shell_gone and time.monotonic() < deadline:
+            self.poller = select.poll()
+            self.poller.register(self.conn.fileno(), select.POLLIN)
+            if self.poller.poll(int((deadline - time.monotonic()) * 1000) + 1):
+                self._conn_message()
 
     def _open(self) -> bool:
         if self.ends.pty:
@@ -126,9 +139,11 @@ class Relay:
             self._closed(fd)
             return
         if fd == self.ends.real[0]:
+            self.bytes["bytes_in"] += len(data)
             if self.log_input:
                 self.sink.input(time.monotonic(), data)
         else:
+            self.bytes["bytes_out"] += len(data)
             self.sink.output(time.monotonic(), data)
         self._send(fd, self.reads[fd], data)
 
@@ -191,6 +206,7 @@ class Relay:
                     break
                 if not data:
                     break
+                self.bytes["bytes_out"] += len(data)
                 self.sink.output(time.monotonic(), data)
                 os.set_blocking(self.reads[fd], True)
                 _write_all(self.reads[fd], data)
@@ -217,6 +233,8 @@ class Relay:
                 self._resize()
             elif message.get("op") == "exit" and isinstance(message.get("status"), int):
                 self.status = message["status"]
+                if isinstance(message.get("signum"), int) and message["signum"] > 0:
+                    self.signal = signal_name(message["signum"])
 
     def _resize(self) -> None:
         real_in, (master,) = self.ends.real[0], self.ends.ours
@@ -229,8 +247,12 @@ class Relay:
         self.sink.window(time.monotonic(), cols, rows)
 
     def finish(self, abnormal: str | None) -> None:
-        """Write what is buffered and the end record; tell the login shell the output is delivered."""
-        self.sink.close(status=self.status, abnormal=abnormal)
+        """Write what is buffered and the end record (exit status, or why it is missing; byte counts);
+        tell the login shell the output is delivered."""
+        self.sink.close(status=self.status, signal=self.signal, abnormal=abnormal, **self.bytes)
+        self.tell_done(abnormal)
+
+    def tell_done(self, abnormal: str | None = None) -> None:
         try:
             self.conn.sendall(json.dumps({"op": "done", "abnormal": abnormal}).encode() + b"\n")
         except OSError:

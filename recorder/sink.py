@@ -119,15 +119,15 @@ class Sink:
         self._write()
 
     def close(
-        self, status: int | None = None, signal: str | None = None, abnormal: str | None = None
+        self, status: int | None = None, signal: str | None = None, abnormal: str | None = None, **info
     ) -> None:
         """Write what is buffered and, after a start record, the end record: the session's exit `status`
         (shell-like: 128 + N for signal N), the `signal` name that ended it, if one did, and why the end is
-        `abnormal` (no exit status known, say), if it is."""
+        `abnormal` (no exit status known, say), if it is; `info` adds fields (a transfer's byte counts)."""
         self.encoder.finish()
         self._write()
         if self.started:
-            end: dict = {"event": "end"}
+            end: dict = {"event": "end", **info}
             if status is not None:
                 end["status"] = status
             if signal is not None:

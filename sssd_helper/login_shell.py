@@ -171,10 +171,11 @@ def _run_recorded(sock: _socket.socket, shell: str, args: list[str], fds: list[i
         posix.dup2(null, fd)
     posix.close(null)
     _parent_signals(sock, pid)
-    status = _wait(pid)
+    status, signum = _wait(pid)
+    report = {"op": "exit", "status": status, "signum": signum}
     try:
         sock.settimeout(DONE_TIMEOUT)
-        sock.sendall(_encode({"op": "exit", "status": status}))
+        sock.sendall(_encode(report))
         _receive(sock)  # the recorder's "done": everything the session wrote is delivered and logged
     except (OSError, ValueError):
         pass
@@ -202,11 +203,12 @@ def _parent_signals(sock: _socket.socket, child: int) -> None:
     _signal.signal(_signal.SIGWINCH, resized)
 
 
-def _wait(pid: int) -> int:
+def _wait(pid: int) -> tuple[int, int]:
+    """A shell-like exit status (128 + N for signal N) and the signal, 0 if none."""
     _, status = posix.waitpid(pid, 0)
     if posix.WIFSIGNALED(status):
-        return 128 + posix.WTERMSIG(status)
-    return posix.WEXITSTATUS(status)
+        return 128 + posix.WTERMSIG(status), posix.WTERMSIG(status)
+    return posix.WEXITSTATUS(status), 0
 
 
 # -- main -------------------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from . import protocol
 from .config import AgentConfig
 from .journal import log
 from .server import Request
+from .transfers import is_transfer
 
 
 @dataclass
@@ -61,14 +62,14 @@ class Sessions:
         """The answer to a login shell's `start`; None when the recorder took the connection over."""
         if len(request.fds) != 3:
             raise protocol.AgentRefused("start needs the shell's stdin, stdout and stderr")
-        if decision["refuse"]:
-            return {"ok": True, **decision}
-        if not decision["record"]:
-            return {"ok": True, **decision}
-        uid_gid = self.recorder_identity()
         command = request.fields.get("command")
         if command is not None and not isinstance(command, str):
             raise protocol.AgentRefused("command must be text")
+        if decision["record"] and is_transfer(command):
+            decision = self._transfer(decision)
+        if decision["refuse"] or not decision["record"]:
+            return {"ok": True, **decision}
+        uid_gid = self.recorder_identity()
         interactive = os.isatty(request.fds[0])
         owner: TtyOwner | None = None
         if interactive:
@@ -87,6 +88,27 @@ class Sessions:
                 os.close(fd)
             request.close_fds()
         return None
+
+    def _transfer(self, decision: dict[str, Any]) -> dict[str, Any]:
+        """A file transfer under the rules' `transfers` option: recorded, only its command and sizes, or
+        refused."""
+        mode = decision["options"]["transfers"]
+        rules = ", ".join(decision["rules"]) or "the default options"
+        if mode == "refuse":
+            return {
+                **decision,
+                "record": False,
+                "refuse": True,
+                "reason": f"file transfers refused by {rules}",
+            }
+        if mode == "metadata":
+            options = {**decision["options"], "log_input": False, "log_output": False, "log_window": False}
+            return {
+                **decision,
+                "options": options,
+                "reason": f"{decision['reason']}; transfer: metadata only",
+            }
+        return decision
 
     def _pty(self, real: int, uid: int) -> tuple[list[int], list[int]]:
         """A new terminal like the real one: same modes and size; its slave the user's, as a login's is."""
@@ -142,6 +164,8 @@ class Sessions:
             str(_audit_session(request.pid)),
             "--term",
             str(request.fields.get("term") or ""),
+            "--command",
+            request.fields.get("command") or "",
             "--conn",
             str(conn),
             "--real",

@@ -3,6 +3,7 @@ login path of a covered user is recorded by a recorder the user cannot reach; ot
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import select
@@ -223,7 +224,30 @@ def test_the_recorded_user_cannot_kill_trace_or_bypass_her_recorder(lab: Lab, ru
     child.wait()
     rec = new_recording(lab, "alice", before)
     assert b"kill-refused" in played(rec)
-    assert os.stat(real_tty).st_uid != int(recorder_uid()) or not Path(real_tty).exists()  # given back
+    assert not Path(real_tty).exists() or os.stat(real_tty).st_uid != int(recorder_uid())  # given back
+    assert listed(rec)["exit"] == "0"
+
+
+def listed(rec: str) -> dict:
+    result = subprocess.run(["/usr/local/bin/sessrec", "list", "--journal", "--json"], capture_output=True)
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    return next(r for r in rows if r["rec"] == rec)
+
+
+def test_killing_her_login_shell_ends_the_recording_with_an_abnormal_end(lab: Lab, rules: None) -> None:
+    before = recordings(lab, "alice")
+    child = interactive(lab, "alice")
+    read_until(child, b"ATTENTION")
+    child.write(b"echo shown-$((5*5)); kill -9 $PPID\n")  # $PPID: the login shell, hers to kill
+    read_until(child, b"shown-25")
+    child.wait()
+    rec = new_recording(lab, "alice", before)
+    assert listed(rec)["exit"] == "?"
+    end = json.loads(_message(lab.journal_entries(TLOG_REC=rec)[-1]))["sessrec"]
+    assert end == {"event": "end", "abnormal": "the login shell ended without an exit status"} | {
+        k: end[k] for k in ("bytes_in", "bytes_out")
+    }
+    assert b"shown-25" in played(rec)
 
 
 SHELL_CONF = Path("/etc/sessrec/shell.conf")

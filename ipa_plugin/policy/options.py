@@ -134,6 +134,7 @@ class Setting:
 KIND_RECORD = "record"
 KIND_EXEMPT = "exempt"
 LIMIT_ACTIONS = ("pass", "delay", "drop")
+TRANSFERS = ("record", "metadata", "refuse")
 
 KIND = Setting(
     "kind",
@@ -288,6 +289,18 @@ OPTIONS: tuple[Setting, ...] = (
         "Audit accesses to a path during the session: <permissions>:<absolute path>, permissions from rwxa",
         Combine.MERGE,
         cli="watch",
+    ),
+    Setting(
+        "transfers",
+        "ipaSessionRecordingTransfers",
+        14,
+        Type.CHOICE,
+        "record",
+        "File transfers",
+        "Sessions of sftp-server, scp and rsync: record (their bytes), metadata (only the command and "
+        "byte counts), refuse",
+        Combine.FIRST,
+        choices=TRANSFERS,
     ),
 )
 

@@ -26,6 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--user", required=True, help="the recorded user (TLOG_USER)")
     p.add_argument("--session", type=int, required=True, help="the login's audit session id")
     p.add_argument("--term", default="")
+    p.add_argument("--command", default="", help="the login's command (-c); empty for a login shell")
     p.add_argument("--conn", type=int, required=True, help="the login shell's connection")
     p.add_argument("--real", type=_fds, required=True, help="the login's stdin,stdout,stderr")
     p.add_argument("--ours", type=_fds, required=True, help="the recorder's side of the session")
@@ -61,10 +62,15 @@ def run(args: argparse.Namespace) -> int:
         term=args.term,
         session=args.session,
     )
+    start = {"version": VERSION, "mode": "pipes" if args.pipes else "pty", "by": "agent"}
+    if args.command:
+        start["command"] = args.command
+    if not (args.log_output or args.input):
+        start["metadata_only"] = True  # a file transfer under `transfers: metadata`: command and sizes
     try:
         sink = make_sink(args, meta)
         # The start record, written before the session runs: a log that cannot take it refuses the session.
-        sink.start(time.monotonic(), version=VERSION, mode="pipes" if args.pipes else "pty")
+        sink.start(time.monotonic(), **start)
     except WriterError as exc:
         _answer(conn, {"ok": False, "error": f"cannot record: {exc}"})
         return 1
@@ -80,10 +86,10 @@ def run(args: argparse.Namespace) -> int:
         _answer(conn, {"ok": True, "record": True, "refuse": False, **args.answer}, args.theirs)
         for fd in args.theirs:
             os.close(fd)
-        status = relay.run()
+        relay.run()
         relay.finish(None if relay.status is not None else "the login shell ended without an exit status")
     except WriterError as exc:
         print(f"sessrec relay: recording failed, session ended: {exc}", file=sys.stderr)
-        relay.finish(f"recording failed: {exc}")
+        relay.tell_done()
         return 74
-    return 0 if status is not None else 1
+    return 0

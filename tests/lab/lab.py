@@ -51,6 +51,7 @@ class Lab(AbstractContextManager["Lab"]):
         logs: Path | None = None,
         lazy_audit: bool = False,
         login_shell: bool = True,
+        tlog_users: tuple[str, ...] = (),
     ):
         self.data = data or Directory()
         self._own_logs = logs is None  # a temporary log directory is removed after a clean run
@@ -75,6 +76,7 @@ class Lab(AbstractContextManager["Lab"]):
         self.lazy_audit = lazy_audit
         # As on a host the rollout reached: the domain's users log in through sessrec-shell and the agent.
         self.login_shell = login_shell
+        self.tlog_users = tlog_users  # recorded by SSSD's tlog-rec-session instead (benchmark anchor)
         self.timings: dict[str, float] = {}
         self.this_host = THIS_HOST
 
@@ -156,6 +158,8 @@ class Lab(AbstractContextManager["Lab"]):
         )
         if self.login_shell:
             sssd.write_login_shell_snippet(DOMAIN)
+        if self.tlog_users:
+            sssd.write_tlog_snippet(self.tlog_users)
         self._add("sssd", sssd.start(self.logs / "sssd.log"))
 
     def _start_journald(self) -> None:

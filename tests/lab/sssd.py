@@ -68,15 +68,26 @@ LOGIN_SHELL = "/usr/local/bin/sessrec-shell"
 SNIPPET = Path("/etc/sssd/conf.d/50-sessrec.conf")
 
 
+def _write_snippet(path: Path, text: str) -> None:
+    path.parent.mkdir(mode=0o711, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chown(path, 0, 0)
+    os.chmod(path, 0o600)
+
+
+def write_tlog_snippet(users: tuple[str, ...]) -> None:
+    """SSSD's own session recording (tlog-rec-session as the users' shell): the anchor to compare with."""
+    _write_snippet(
+        SNIPPET.with_name("40-tlog.conf"), f"[session_recording]\nscope = some\nusers = {', '.join(users)}\n"
+    )
+
+
 def write_login_shell_snippet(domain: str, shell: str = LOGIN_SHELL) -> None:
     """As the rollout does it: the IPA domain's users get the login shell through a conf.d snippet
     (root:root 0600, or SSSD 2.8 skips it silently); sssd.conf stays as the IPA client wrote it."""
-    SNIPPET.parent.mkdir(mode=0o711, parents=True, exist_ok=True)
-    fd = os.open(SNIPPET, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(f"[domain/{domain}]\noverride_shell = {shell}\n")
-    os.chown(SNIPPET, 0, 0)
-    os.chmod(SNIPPET, 0o600)
+    _write_snippet(SNIPPET, f"[domain/{domain}]\noverride_shell = {shell}\n")
 
 
 def start(log: Path) -> Service:

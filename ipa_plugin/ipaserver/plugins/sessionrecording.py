@@ -255,6 +255,11 @@ UI_MESSAGES = {
                 "delay": _("delay: slow the session down"),
                 "drop": _("drop: lose what is above the rate"),
             },
+            _param(options.BY_NAME["transfers"].attribute): {
+                "record": _("record: their bytes, like any session"),
+                "metadata": _("metadata: only the command and the byte counts"),
+                "refuse": _("refuse them"),
+            },
         },
     },
     "sessionrecordingtest": {

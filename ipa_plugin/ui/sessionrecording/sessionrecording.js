@@ -56,7 +56,8 @@ define([
         burst: 'ipasessionrecordingburst',
         limit_action: 'ipasessionrecordinglimitaction',
         audit_commands: 'ipasessionrecordingauditcommands',
-        watch_path: 'ipasessionrecordingwatchpath'
+        watch_path: 'ipasessionrecordingwatchpath',
+        transfers: 'ipasessionrecordingtransfers'
     };
 
     // The rule lists of sessionrecording-test's result, in the order the result table shows them.
@@ -234,7 +235,8 @@ define([
             { $type: 'checkbox', name: ATTR.log_window },
             { $type: 'textarea', name: ATTR.notice },
             { $type: 'checkbox', name: ATTR.audit_commands },
-            { $type: 'multivalued', name: ATTR.watch_path }
+            { $type: 'multivalued', name: ATTR.watch_path },
+            { $type: 'select', name: ATTR.transfers, options: exp.choice_options(ATTR.transfers, true) }
         ]);
         var limits = section_fields('limits', [
             ATTR.latency,
