@@ -34,7 +34,18 @@ lint: deps
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-test: deps lint install
+# PyPI's ansible-core (the newest for Python 3.11), ansible-lint and python-freeipa for the Ansible tests and
+# linters (tests/test_ansible_*.py); Debian's ansible-core 2.14 comes from install-deps.sh.
+ANSIBLE_VENV ?= /tmp/sessrec-ansible-venv
+.PHONY: ansible-venv
+ansible-venv: $(ANSIBLE_VENV)/.installed
+$(ANSIBLE_VENV)/.installed:
+	[ -x $(ANSIBLE_VENV)/bin/python ] || $(SYSTEM_PYTHON) -m venv $(ANSIBLE_VENV)
+	$(ANSIBLE_VENV)/bin/pip install -q --disable-pip-version-check 'ansible-core>=2.19,<2.20' \
+	  'ansible-lint==26.10.1' 'python-freeipa>=1.0'
+	touch $@
+
+test: deps lint install ansible-venv
 	$(PY) -m pytest -q
 
 bench: deps install

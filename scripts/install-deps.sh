@@ -9,6 +9,7 @@ packages=(
   util-linux procps iproute2 bsdextrautils
   krb5-kdc krb5-admin-server krb5-user libsasl2-modules-gssapi-mit
   rsync login
+  ansible-core python3-apt openssh-sftp-server  # the Ansible role, its tests and linters
 )
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 

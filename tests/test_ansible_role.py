@@ -565,3 +565,45 @@ def test_with_debian_ansible_an_sshd_serving_internal_sftp_is_switched_and_resto
         assert differences(before, snapshot()) == []
     finally:
         config.write_bytes(original)
+
+
+# -- what the role knows about the product, against the product (no lab needed) ----------------------------
+def _yaml(path: Path) -> object:
+    import yaml
+
+    return yaml.safe_load(path.read_text())
+
+
+def test_the_roles_knowledge_of_the_product_matches_the_product() -> None:
+    import dataclasses
+
+    from sssd_helper.config import AgentConfig
+
+    internal = _yaml(ROLE / "vars" / "main.yml")
+    assert isinstance(internal, dict)
+    keys = {f.name for f in dataclasses.fields(AgentConfig)} | {"ipa_conf"}
+    assert set(internal["__sessrec_agent_keys"]) == keys  # sessrecd.conf's keys (sssd_helper/config.py)
+    install = (ROOT / "scripts" / "install.sh").read_text()
+    entry_points = re.search(r"entry_points=\(\n(.*?)\n\)", install, re.S)
+    assert entry_points is not None
+    specs = re.findall(r'"(\S+) ([\w.]+):(\w+)"', entry_points.group(1))
+    assert [(e["name"], e["module"], e["func"]) for e in internal["__sessrec_entry_points"]] == specs
+    for name in ("sessrecd.service", "sessrecd.socket", "sessrec.tmpfiles"):
+        assert (ROLE / "files" / name).read_bytes() == (ROOT / "sssd_helper" / "data" / name).read_bytes()
+    deps = (ROOT / "scripts" / "install-deps.sh").read_text()
+    listed = set(re.findall(r"[a-z0-9][a-z0-9.+-]+", deps.split("packages=(", 1)[1].split(")", 1)[0]))
+    assert set(internal["__sessrec_packages"]) <= listed
+    assert internal["__sessrec_login_shell"] == sssd.LOGIN_SHELL
+    assert internal["__sessrec_sssd_snippet"] == str(sssd.SNIPPET)
+
+
+def test_every_variable_has_a_default_a_spec_and_a_line_in_the_readme() -> None:
+    defaults = _yaml(ROLE / "defaults" / "main.yml")
+    specs = _yaml(ROLE / "meta" / "argument_specs.yml")
+    assert isinstance(defaults, dict) and isinstance(specs, dict)
+    options = specs["argument_specs"]["main"]["options"]
+    assert set(options) == set(defaults)
+    readme = (ROLE / "README.md").read_text()
+    for name, option in options.items():
+        assert option["default"] == defaults[name], name
+        assert f"`{name}`" in readme, name
