@@ -20,6 +20,7 @@ from ipa_plugin.policy import options as option_table
 from ipa_plugin.policy.rules import Decision
 
 from . import cache, config, directory, protocol, server
+from .audit import AuditRules, sessionid_of
 from .infopipe import InfoPipe, InfoPipeError, UnknownUser, UserInfo
 from .journal import log
 from .server import Request
@@ -38,6 +39,7 @@ class Agent:
         self._refreshing: asyncio.Lock | None = None
         self._users: dict[tuple[str, object], tuple[UserInfo, float]] = {}
         self.sessions = Sessions(cfg)
+        self.audit = AuditRules(cfg, infopipe)  # kernel audit rules of recorded sessions (docs/audit.md)
 
     # -- rules ---------------------------------------------------------------------------------
     def load_cache(self) -> None:
@@ -70,6 +72,7 @@ class Agent:
                 f"from {fetched.server} in {fetched.seconds * 1000:.0f} ms",
                 SESSREC_RULE_COUNT=str(len(fetched.ruleset.rules)),
             )
+            await self.audit.apply(fetched.ruleset)  # audit rules follow the rules; never raises
             return True
 
     async def refresh_forever(self, first_delay: float = 0.0) -> None:
@@ -183,6 +186,7 @@ class Agent:
             "last_attempt": self.last_attempt,
             "last_error": self.last_error,
             "refresh_interval": self.cfg.refresh_interval,
+            "audit": self.audit.status(),
         }
 
     # -- requests ------------------------------------------------------------------------------
@@ -190,7 +194,10 @@ class Agent:
         """Answer one request; None when the connection was handed on (a recorded session's start)."""
         op, uid = request.fields["op"], request.uid
         if op == "start":
-            return await self.sessions.start(request, await self.decide(uid=uid))
+            decision = await self.decide(uid=uid)
+            # The session's audit rules are loaded before its shell can run; never raises.
+            await self.audit.session_started(uid, sessionid_of(request.pid), decision)
+            return await self.sessions.start(request, decision)
         if op == "decide":
             user = request.fields.get("user")
             if user is None:

@@ -157,6 +157,39 @@ class InfoPipe:
         entry = table.get(key)
         return (entry[0],) if entry is not None and entry[1] > time.monotonic() else None
 
+    # -- group expansion (audit rules name users by uid: sssd_helper/audit.py) -----------------------
+    async def user_uid(self, name: str) -> int:
+        """A user's uid; UnknownUser when SSSD does not know the name."""
+        (path,) = await self.call(f"{IFP_PATH}/Users", f"{IFP}.Users", "FindByName", "s", [name])
+        return await self._object_id(path, f"{IFP}.Users.User", "uidNumber")
+
+    async def group_member_uids(self, name: str) -> frozenset[int]:
+        """The uids of a group's members, members of nested groups included; UnknownUser when SSSD does
+        not know the group. InfoPipe lists a group's members only after UpdateMemberList."""
+        (path,) = await self.call(f"{IFP_PATH}/Groups", f"{IFP}.Groups", "FindByName", "s", [name])
+        uids: set[int] = set()
+        seen: set[str] = set()
+        todo = [path]
+        while todo:
+            group = todo.pop()
+            if group in seen:
+                continue
+            seen.add(group)
+            await self.call(group, f"{IFP}.Groups.Group", "UpdateMemberList")
+            users, groups = await asyncio.gather(
+                self._get(group, f"{IFP}.Groups.Group", "users"),
+                self._get(group, f"{IFP}.Groups.Group", "groups"),
+            )
+            ids = await asyncio.gather(*(self._object_id(u, f"{IFP}.Users.User", "uidNumber") for u in users))
+            uids.update(ids)
+            todo.extend(groups)
+        return frozenset(uids)
+
+    async def _object_id(self, path: str, interface: str, prop: str) -> int:
+        # SSSD names users and groups by their id (…/Users/<domain>/<uid>); ask only when it does not.
+        last = path.rsplit("/", 1)[-1]
+        return int(last) if last.isdigit() else int(await self._get(path, interface, prop))
+
 
 def domain_path(domain: str) -> str:
     """InfoPipe's object path of a domain: its name with every non-alphanumeric byte as _XX."""
