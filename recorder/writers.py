@@ -39,6 +39,8 @@ class FileWriter:
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise WriterError(f"log file {path} is a symbolic link; refusing it") from None
+            if exc.errno == errno.ENXIO:  # a FIFO nobody reads
+                raise WriterError(f"log file {path} is not a regular file; refusing it") from None
             raise WriterError(f"cannot open log file {path}: {exc.strerror}") from None
         try:
             st = os.fstat(fd)

@@ -10,6 +10,7 @@ packages=(
   krb5-kdc krb5-admin-server krb5-user libsasl2-modules-gssapi-mit
   rsync login
   ansible-core python3-apt openssh-sftp-server  # the Ansible role, its tests and linters
+  gcc libc6-dev  # the recorder's tests build a shared object of the recorded user's (LD_PRELOAD, LD_AUDIT)
 )
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 

@@ -200,5 +200,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"sessrec record: {exc}", file=sys.stderr)
         return 127
     except tap.RecordingFailed as exc:
-        print(f"\r\nsessrec record: recording failed, session terminated: {exc}", file=sys.stderr)
+        newline = "\r\n" if interactive else ""  # the terminal's cursor may be anywhere
+        print(f"{newline}sessrec record: recording failed, session terminated: {exc}", file=sys.stderr)
         return tap.EXIT_WRITER_FAILED
