@@ -337,7 +337,6 @@ class Encoder:
             # so it keeps its time and its place before what comes now (tlog's `[1/2>1+298[1/1`).
             self._cut_tail(not output)
         ms = self._ms(t)
-        self._tail_at[output] = (t, ms)
         tail = self._tails[output]
         if tail:
             data = tail + data
@@ -346,6 +345,7 @@ class Encoder:
             if data:
                 self._add_text(t, ms, output, data, len(data))
             return
+        self._tail_at[output] = (t, ms)  # the time of a tail this leaves
         try:
             text, used = _utf8_decode(data, "strict", False)
         except UnicodeDecodeError as exc:
