@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Install the product like a real host: a root-owned venv outside any checkout, isolated entry points.
-# Usage: scripts/install.sh [PREFIX]   (default /opt/sessrec); idempotent; root only.
+# Usage: scripts/install.sh [--uninstall | --stage] [PREFIX]   (default /opt/sessrec); idempotent; root only.
+#   --stage: only the venv and its entry points under PREFIX (no links, users, units, shells: for tests)
 set -euo pipefail
-uninstall=0
+uninstall=0 system=1
 [ "${1:-}" = --uninstall ] && { uninstall=1; shift; }
+[ "${1:-}" = --stage ] && { system=0; shift; }
 prefix=${1:-/opt/sessrec}
 bindir=/usr/local/bin
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -43,21 +45,25 @@ mkdir "$work/dist"
 "$prefix/bin/python3" -m pip install -q --no-deps --no-index --force-reinstall --disable-pip-version-check \
   "$work"/dist/*.whl >/dev/null
 
-# The recorders' own system user (a recorded user can neither signal nor ptrace its processes), and the
-# group of the login shell's interpreter, which owns nothing: its setgid bit only puts the dynamic loader
-# in secure mode (LD_PRELOAD, LD_AUDIT, LD_LIBRARY_PATH ignored), and the login shell drops it at once.
-getent group sessrec-shell >/dev/null || groupadd --system sessrec-shell
-getent passwd sessrec >/dev/null ||
-  useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
-    --comment "session recorder" sessrec
-# Cockpit's session-recording page lists nothing unless `getent passwd tlog` succeeds; Debian's tlog
-# package does not create that user. It owns nothing and runs nothing here.
-getent passwd tlog >/dev/null ||
-  useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
-    --comment "tlog (for Cockpit's session recording page)" tlog
-install -d -m 0755 /etc/sessrec  # sessrecd.conf and shell.conf (docs/agent.md, docs/login-shell.md)
+if [ $system = 1 ]; then
+  # The recorders' own system user (a recorded user can neither signal nor ptrace its processes), and the
+  # group of the login shell's interpreter, which owns nothing: its setgid bit only puts the dynamic loader
+  # in secure mode (LD_PRELOAD, LD_AUDIT, LD_LIBRARY_PATH ignored), and the login shell drops it at once.
+  getent group sessrec-shell >/dev/null || groupadd --system sessrec-shell
+  getent passwd sessrec >/dev/null ||
+    useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
+      --comment "session recorder" sessrec
+  # Cockpit's session-recording page lists nothing unless `getent passwd tlog` succeeds; Debian's tlog
+  # package does not create that user. It owns nothing and runs nothing here.
+  getent passwd tlog >/dev/null ||
+    useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
+      --comment "tlog (for Cockpit's session recording page)" tlog
+  install -d -m 0755 /etc/sessrec  # sessrecd.conf and shell.conf (docs/agent.md, docs/login-shell.md)
+fi
 install -d -m 0755 "$prefix/libexec"
-install -o root -g sessrec-shell -m 2755 "$(readlink -f "$system_python")" "$prefix/libexec/sessrec-shell-python"
+shell_group=sessrec-shell shell_mode=2755
+[ $system = 1 ] || { shell_group=root shell_mode=0755; }
+install -o root -g $shell_group -m $shell_mode "$(readlink -f "$system_python")" "$prefix/libexec/sessrec-shell-python"
 site=$("$prefix/bin/python3" -I -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 cat >"$prefix/bin/sessrec-shell" <<PY
 #!$prefix/libexec/sessrec-shell-python -IS
@@ -67,8 +73,10 @@ from sssd_helper.login_shell import main
 sys.exit(main())
 PY
 chmod 0755 "$prefix/bin/sessrec-shell"
-ln -sfn "$prefix/bin/sessrec-shell" "$bindir/sessrec-shell"
-command -v add-shell >/dev/null && add-shell "$bindir/sessrec-shell"
+if [ $system = 1 ]; then
+  ln -sfn "$prefix/bin/sessrec-shell" "$bindir/sessrec-shell"
+  command -v add-shell >/dev/null && add-shell "$bindir/sessrec-shell"
+fi
 
 # Entry points start Python isolated (-I): no PYTHON* variables, no user site, no script directory on sys.path.
 for spec in "${entry_points[@]}"; do
@@ -81,15 +89,16 @@ from $module import $func
 sys.exit($func())
 PY
   chmod 0755 "$prefix/bin/$name"
-  ln -sfn "$prefix/bin/$name" "$bindir/$name"
+  [ $system = 1 ] && ln -sfn "$prefix/bin/$name" "$bindir/$name"
 done
+chown -R root:root "$prefix"
+chmod -R go-w "$prefix"
+[ $system = 1 ] || { echo "install: staged into $prefix"; exit 0; }
 # The agent's systemd units and tmpfiles entry, where systemd looks for locally installed ones.
 data="$("$prefix/bin/python3" -I -c 'import sssd_helper, pathlib; print(pathlib.Path(sssd_helper.__file__).parent / "data")')"
 install -D -m 0644 "$data/sessrecd.service" /usr/local/lib/systemd/system/sessrecd.service
 install -D -m 0644 "$data/sessrecd.socket" /usr/local/lib/systemd/system/sessrecd.socket
 install -D -m 0644 "$data/sessrec.tmpfiles" /usr/local/lib/tmpfiles.d/sessrec.conf
 install -D -m 0644 "$here/docs/agent.md" /usr/local/share/doc/sessrec/agent.md
-chown -R root:root "$prefix"
-chmod -R go-w "$prefix"
 chgrp sessrec-shell "$prefix/libexec/sessrec-shell-python" && chmod 2755 "$prefix/libexec/sessrec-shell-python"
 echo "install: $(ls "$work"/dist) into $prefix; entry points in $bindir: ${entry_points[*]%% *} sessrec-shell"

@@ -35,7 +35,7 @@ def test_install_from_a_checkout_in_a_private_directory_serves_other_users() -> 
             ROOT, checkout, ignore=shutil.ignore_patterns(".venv", ".git", "__pycache__", "*.egg-info")
         )
         done = subprocess.run(
-            [str(checkout / "scripts" / "install.sh"), str(prefix)],
+            [str(checkout / "scripts" / "install.sh"), "--stage", str(prefix)],
             capture_output=True,
             text=True,
             timeout=300,
