@@ -20,7 +20,7 @@ import tty
 from dataclasses import dataclass
 
 from .sink import Sink
-from .tap import signal_name
+from .tap import _write_all, signal_name
 from .writers import WriterError
 
 CHUNK = 1 << 16
@@ -285,20 +285,6 @@ def _read(fd: int) -> bytes:
             if exc.errno in (errno.EIO, errno.EBADF, errno.ECONNRESET):
                 return b""
             raise
-
-
-def _write_all(fd: int, data: bytes) -> bool:
-    view = memoryview(data)
-    while view:
-        try:
-            view = view[os.write(fd, view) :]
-        except InterruptedError:
-            continue
-        except BlockingIOError:
-            select.select([], [fd], [])
-        except OSError:
-            return False
-    return True
 
 
 __all__ = ["Ends", "Relay", "WriterError"]

@@ -18,6 +18,7 @@ from ptyprocess import PtyProcess
 
 from tests.lab import story
 from tests.lab.lab import Lab
+from tests.test_infopipe import _ppid
 
 ALICE = 10001
 
@@ -185,10 +186,13 @@ def test_ld_preload_from_the_users_environment_never_runs(lab: Lab, rules: None,
         marker.unlink(missing_ok=True)
 
 
-def relay_of(user: str) -> tuple[int, str]:
-    """The pid of the recorder relaying a session of `user` (it runs as the recorders' user), and the
-    real terminal it holds."""
+def relay_of(lab: Lab, user: str) -> tuple[int, str]:
+    """The pid of the recorder relaying a session of `user` (it runs as the recorders' user, a child of
+    this lab's agent), and the real terminal it holds."""
+    agent = lab.services["agent"].pid
     for pid in filter(str.isdigit, os.listdir("/proc")):
+        if _ppid(pid) != agent:
+            continue
         try:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
@@ -205,7 +209,7 @@ def test_the_recorded_user_cannot_kill_trace_or_bypass_her_recorder(lab: Lab, ru
     read_until(child, b"ATTENTION")
     child.write(b"echo ready-$((1+1))\n")
     read_until(child, b"ready-2")
-    recorder, real_tty = relay_of("alice")
+    recorder, real_tty = relay_of(lab, "alice")
     assert real_tty.startswith("/dev/pts/") and os.stat(real_tty).st_uid == int(recorder_uid())
     attack = (
         f"kill -9 {recorder} 2>/dev/null && echo KILLED || echo kill-refused; "
