@@ -475,7 +475,7 @@ def run_pty(
                         poller.unregister(tty_in)
                         poller.modify(master, select.POLLIN | select.POLLOUT)
             sink.tick(time.monotonic())
-            if exited or child.poll():
+            if exited:  # SIGCHLD said so (a waitpid per pass would cost the busy loop)
                 # The shell is gone; take what is left without waiting for background holders of the PTY.
                 while master_open and (data := _read_nb(master)) is not None and data:
                     loop.record_output(data)

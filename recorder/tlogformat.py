@@ -403,8 +403,8 @@ class Encoder:
             else:
                 okind, ocount, _ = self._open
                 base, base_len = (ocount, self._open_len) if merge and okind == kind else (0, 0)
-                counter = _counter(ascii_only, plain, backslashes)
-                cut, count = _fit_text(enc, at, room, left_chars, base, base_len, counter)
+                flags = (ascii_only, plain, backslashes)
+                cut, count, _ = _fit_text(enc, at, room, left_chars, base, base_len, flags)
                 if cut == at:
                     if not self._fresh:
                         self.flush()
@@ -438,14 +438,20 @@ class Encoder:
         room = self.payload - len(window)
         end = len(enc)
         self._last_ms = ms
-        counter = _counter(ascii_only, plain, backslashes)
+        flags = (ascii_only, plain, backslashes)
         while True:
             if end - at + 1 + len(str(chars)) <= room:
                 return at, chars
-            cut, count = _fit_text(enc, at, room, chars, 0, 0, counter)
+            # What _fit_text does, its first try inline: the counter as wide as it can be.
+            width = len(str(chars if chars < room else room))
+            cut = _cut(enc, at, at + room - 1 - width)
+            seg = enc[at:cut]
+            count = _code_points(seg, ascii_only, plain, backslashes) if cut > at else 0
+            if len(str(count)) != width:
+                cut, count, seg = _fit_text(enc, at, room, chars, 0, 0, flags)
             if cut == at:
                 cut, count = at + _char_len(enc, at), 1
-            seg = enc[at:cut]
+                seg = enc[at:cut]
             chars -= count
             timing = f"{window}{kind}{count}"
             self.bodies.append(Body(ms, _solo_payload(output, timing, seg, b"")))
@@ -578,35 +584,29 @@ class Encoder:
         stream.bin_empty = False
 
 
-def _counter(ascii_only: bool, plain: bool, backslashes: bool):
-    """`_code_points` for pieces of one escaped text."""
-    if plain and ascii_only:
-        return len
-    return lambda seg: _code_points(seg, ascii_only, plain, backslashes)
-
-
 def _fit_text(
-    enc: bytes, at: int, room: int, chars: int, base: int, base_len: int, count_of
-) -> tuple[int, int]:
-    """(cut, count): the most whole characters of escaped `enc[at:]` (holding `chars`) whose bytes and the
-    growth of their run record fit in `room` bytes, as tlog's reservation per character gives: the record
-    is `>N`, or an open one of `base` characters written in `base_len` bytes that they join. Tries the
-    counter's digit widths from the widest possible down; a cut that crosses a power of ten keeps the
-    largest count of the narrower width."""
-    width = len(str(base + min(chars, max(room, 0))))
+    enc: bytes, at: int, room: int, chars: int, base: int, base_len: int, flags: tuple[bool, bool, bool]
+) -> tuple[int, int, bytes]:
+    """(cut, count, piece): the most whole characters of escaped `enc[at:]` (holding `chars`; `flags` are
+    `_code_points`'s) whose bytes and the growth of their run record fit in `room` bytes, as tlog's
+    reservation per character gives: the record is `>N`, or an open one of `base` characters written in
+    `base_len` bytes that they join. Tries the counter's digit widths from the widest possible down; a
+    cut that crosses a power of ten keeps the largest count of the narrower width."""
+    width = len(str(base + (chars if chars < room else room)))
     above = (at, 0)  # the cut at the next wider width, which fits at this one too
     while True:
         cut = _cut(enc, at, at + room - (1 + width - base_len))
-        count = count_of(enc[at:cut]) if cut > at else 0
+        seg = enc[at:cut]
+        count = _code_points(seg, *flags) if cut > at else 0
         got = len(str(base + count))
         if got == width:
-            return cut, count
+            return cut, count, seg
         if got > width:
             cap = 10**width - 1 - base
             pos, have = above
             for _ in range(cap - have):
                 pos += _char_len(enc, pos)
-            return pos, cap
+            return pos, cap, enc[at:pos]
         above = (cut, count)
         width -= 1
 
