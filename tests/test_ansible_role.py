@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -46,6 +47,9 @@ ANSIBLE_PLAYBOOK = {
 # on a private /opt (the others in /opt bound in again), so the role can remove it as on a real host.
 PRIVATE_EMPTY = ("/usr/local/bin", "/usr/local/lib/systemd/system", "/usr/local/lib/tmpfiles.d")
 PREFIX = "/opt/sessrec"
+# The agent's runtime directory: the lab's agent keeps running, unreachable by path while the role's agent
+# answers on /run/sessrec/agent.sock in a private one.
+PRIVATE_RUNTIME = ("/run/sessrec",)
 # Written in place by useradd/userdel: private copies bound over them.
 PRIVATE_FILES = ("/var/log/lastlog", "/var/log/faillog")
 # What a snapshot covers; the shadow-utils backups (passwd- …) are left out.
@@ -105,7 +109,7 @@ def private_machine(stage_parent: Path) -> Iterator[None]:
             _run("mount", "--rbind", entry.path, str(opt / entry.name))
         _run("mount", "--rbind", str(opt), "/opt")
         mounted.append("/opt")
-        for path in PRIVATE_EMPTY:
+        for path in (*PRIVATE_EMPTY, *PRIVATE_RUNTIME):
             st = os.stat(path)
             _run("mount", "-t", "tmpfs", "-o", f"mode={st.st_mode & 0o7777:o}", "tmpfs", path)
             mounted.append(path)
@@ -301,12 +305,14 @@ def _restart_sssd(lab: Lab) -> None:
 
 def _fresh_client(lab: Lab) -> None:
     """Make the private copy look like a host ipa-client-install has just enrolled, before any rollout."""
+    # The machine's users and groups of these names are renamed, not deleted: their ids stay taken, so the
+    # role's new ones differ, and userdel never meets a process of the machine's (uids are machine-wide).
     for user in USERS:
         if subprocess.run(["getent", "passwd", user], capture_output=True).returncode == 0:
-            _run("userdel", user)
+            _run("usermod", "-l", f"machine-{user}", user)
     for group in (*USERS, *GROUPS):
         if subprocess.run(["getent", "group", group], capture_output=True).returncode == 0:
-            _run("groupdel", group)
+            _run("groupmod", "-n", f"machine-{group}", group)
     shells = Path("/etc/shells")
     shells.write_text(
         "".join(f"{line}\n" for line in shells.read_text().splitlines() if "sessrec" not in line)
@@ -365,7 +371,7 @@ def host(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Host]:
         )
     tmp = tmp_path_factory.mktemp("ansible-role")
     wheel = build_wheel(tmp / "dist")
-    lab.services.pop("agent").stop()  # the role's agent answers on the same socket while the host is private
+    lab.start_default_agent()  # it keeps running; its socket's path leads to the role's agent meanwhile
     try:
         with private_machine(STATE / "ansible-private"):
             _fresh_client(lab)
@@ -376,10 +382,9 @@ def host(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Host]:
             finally:
                 if host.agent is not None:
                     host.agent.stop()
-                sssd.write_login_shell_snippet(DOMAIN)
-        _restart_sssd(lab)
     finally:
-        lab.start_agent(lab.agent_setup(), "agent")
+        sssd.write_login_shell_snippet(DOMAIN)  # the lab's own, as it started
+        _restart_sssd(lab)
 
 
 def recordings(lab: Lab, user: str) -> set[str]:
@@ -502,7 +507,9 @@ def test_after_the_rollout_a_covered_login_is_recorded_and_an_uncovered_one_is_n
         before = recordings(host.lab, "alice")
         result = host.lab.run_ssh("alice", "echo role-recorded; exit 3")
         assert (result.returncode, result.stdout) == (3, b"role-recorded\n"), result.stderr
-        new = recordings(host.lab, "alice") - before
+        deadline = time.monotonic() + 15  # the journal may lag behind the login's end
+        while not (new := recordings(host.lab, "alice") - before) and time.monotonic() < deadline:
+            time.sleep(0.1)
         assert len(new) == 1, new
         entries = host.lab.journal_entries(TLOG_REC=new.pop())
         assert {e["_UID"] for e in entries} == {str(pwd.getpwnam("sessrec").pw_uid)}  # the role's user
