@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 # Each module defines `register(subparsers)`, which adds its parser and sets `func(args) -> int`.
 # Modules keep heavy imports inside their functions: `sessrec record` runs at every login.
-COMMANDS: tuple[str, ...] = ("record", "play", "list", "export", "policy", "relay")
+COMMANDS: tuple[str, ...] = ("record", "play", "list", "export", "policy", "relay", "audit")
 
 VERSION = "0.1.0"
 

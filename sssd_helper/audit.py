@@ -191,6 +191,7 @@ class AuditRules:
         self.proc = proc
         self.sessions: dict[tuple[int, int], ar.Session] = {}
         self.loaded: list[str] = []  # the kernel rules this agent loaded, in order
+        self.refused: set[str] = set()  # rules the kernel refused: not tried again until the rules change
         self.ruleset: RuleSet | None = None
         self.sources: tuple[str, ...] = ()
         self.file_scope: str | None = None
@@ -225,6 +226,7 @@ class AuditRules:
             try:
                 self._restore()
                 self.ruleset = ruleset
+                self.refused.clear()
                 self.sources = tuple(sorted({r.name for r in ar.audit_rules(ruleset)}))
                 await self._redecide(ruleset)
                 await self._write_rules_file(ruleset)
@@ -346,7 +348,7 @@ class AuditRules:
                 del self.sessions[handle]
         wanted = ar.session_scope([s for s in self.sessions.values() if s.audits], live)
         plan = ar.Plan(ar.kernel_rules(wanted), scope="session", sources=self.sources)
-        plan.rules = [r for r in plan.rules if self._watchable(r.line)]
+        plan.rules = [r for r in plan.rules if r.line not in self.refused and self._watchable(r.line)]
         new = plan.lines
         if new != self.loaded:
             await self._load(new, plan)
@@ -390,6 +392,7 @@ class AuditRules:
                     await auditctl(*line.split())
                 except AuditError as exc:
                     errors.append(str(exc))
+                    self.refused.add(line)
         for line in self.loaded:
             if line not in new and line in present:
                 try:

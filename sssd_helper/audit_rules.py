@@ -138,22 +138,22 @@ class Plan:
 
 
 def kernel_rules(audited: Iterable[Audited]) -> list[KernelRule]:
-    """Kernel rules in the order they must be loaded: `never` exceptions first, then single users and
-    sessions, then `all` (the exit list, and each inode's list of path rules, is first match wins)."""
+    """Kernel rules in the order they are loaded and written: `never` exceptions first (the exit list,
+    and each inode's list of path rules, is first match wins), then commands, then paths; single users
+    and sessions before `all`, so an event carries the key of the rule closest to its user."""
     never: list[KernelRule] = []
-    single: list[KernelRule] = []
-    everyone: list[KernelRule] = []
+    commands: list[KernelRule] = []
+    files: list[KernelRule] = []
     for a in sorted(audited, key=lambda a: (a.scope.kind == "all", a.scope)):
-        out = everyone if a.scope.kind == "all" else single
         for fields in a.scope.fields():
             for arch in ARCHES:
                 if a.skip_commands is not None:
                     never.append(KernelRule("never", arch, EXEC_SYSCALLS, fields, key(SKIP, a.skip_commands)))
                 never.extend(_watch_rule("never", arch, w, fields, key(SKIP, r)) for w, r in a.skip_watches)
                 if a.commands is not None:
-                    out.append(KernelRule("always", arch, EXEC_SYSCALLS, fields, key(EXEC, a.commands)))
-                out.extend(_watch_rule("always", arch, w, fields, key(FILE, r)) for w, r in a.watches)
-    return never + single + everyone
+                    commands.append(KernelRule("always", arch, EXEC_SYSCALLS, fields, key(EXEC, a.commands)))
+                files.extend(_watch_rule("always", arch, w, fields, key(FILE, r)) for w, r in a.watches)
+    return never + commands + files
 
 
 def _watch_rule(action: str, arch: str, w: Watch, fields: tuple[str, ...], k: str) -> KernelRule:
