@@ -11,6 +11,7 @@ packages=(
   rsync login
   ansible-core python3-apt openssh-sftp-server  # the Ansible role, its tests and linters
   gcc libc6-dev  # the recorder's tests build a shared object of the recorded user's (LD_PRELOAD, LD_AUDIT)
+  python3-audit  # auparse: sessrec audit reads the audit log with the audit library's own parser
 )
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 
