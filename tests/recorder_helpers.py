@@ -71,19 +71,29 @@ def sessrec(*args: str, stdin=subprocess.DEVNULL, input: bytes | None = None, ti
 def run_on_pty(argv: list[str], tty_stdin: bool = True, cwd: Path = ROOT) -> int:
     """Run argv with stdout/stderr (and stdin, else a held-open pipe) on a 100x30 PTY, draining it.
 
-    tlog-rec gets a pipe: with a terminal stdin it records nothing here. Returns the exit status."""
+    tlog-rec gets a pipe: with a terminal stdin it records nothing here. Returns the exit status (or that
+    of a kill after 20 s without the PTY's end)."""
     master, slave = pty.openpty()
     termios.tcsetwinsize(slave, (30, 100))
     stdin = slave if tty_stdin else subprocess.PIPE
+    import select
+    import time
+
     proc = subprocess.Popen(argv, stdin=stdin, stdout=slave, stderr=slave, cwd=cwd)
     os.close(slave)
+    deadline = time.monotonic() + 20
     try:
-        while True:
+        while time.monotonic() < deadline:
+            if not select.select([master], [], [], 0.2)[0]:
+                continue
             try:
                 if not os.read(master, 65536):
                     break
             except OSError:
                 break
+        else:
+            # tlog-rec 12.1 now and then spins after its command ended, its log already written: end it.
+            proc.kill()
         return proc.wait(timeout=30)
     finally:
         if proc.poll() is None:

@@ -169,3 +169,67 @@ def test_options_that_would_drop_everything_are_refused(tmp_path: Path, args: li
     assert result.returncode == 2
     assert result.stderr.startswith(b"sessrec record: --rate") and result.stderr.count(b"\n") == 1
     assert not marker.exists()
+
+
+def cockpit_errors(lines: list[bytes]) -> list[str]:
+    """The errors Cockpit's player would report for these messages: its parseMessage/parseMessageData rules
+    (cockpit-session-recording src/player.jsx): `ver` matches ^\\d+\\.\\d+$ with major <= 2, ids increase,
+    the timing matches its sticky record expression to the end, text is sliced in UTF-16 code units and
+    must be used up exactly."""
+    import re
+
+    record = re.compile(r"\+(\d+)|<(\d+)|\[(\d+)/(\d+)|>(\d+)|\](\d+)/(\d+)|=(\d+)x(\d+)|$")
+    errors, last_id = [], 0
+    for line in lines:
+        m = json.loads(line)
+        ver = re.fullmatch(r"(\d+)\.(\d+)", m["ver"])
+        if not ver or int(ver.group(1)) > 2:
+            errors.append("ver")
+        if m["id"] <= last_id:
+            errors.append("id")
+        last_id = m["id"]
+        units = {k: m[k].encode("utf-16-le", "surrogatepass") for k in ("in_txt", "out_txt")}
+        used, at = {"in_txt": 0, "out_txt": 0}, 0
+        while True:
+            match = record.match(m["timing"], at)
+            if match is None:
+                errors.append("invalid timing string")
+                break
+            if match.group() == "":
+                break
+            at = match.end()
+            kind, number = match.group()[0], int(next(g for g in match.groups() if g is not None))
+            field = {"<": "in_txt", "[": "in_txt", ">": "out_txt", "]": "out_txt"}.get(kind)
+            if field and number:
+                used[field] += number
+                if 2 * used[field] > len(units[field]):
+                    errors.append("timing entry out of bounds")
+        for field, count in used.items():
+            if 2 * count < len(units[field]):
+                errors.append(f"extra {field} present")
+    return errors
+
+
+def test_records_do_not_break_cockpit_playback(tmp_path: Path) -> None:
+    log = tmp_path / "r.log"
+    script = "i=0; while [ $i -lt 300 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; i=$((i+1)); done"
+    args = [
+        "--payload",
+        "256",
+        "--rate",
+        "2000",
+        "--burst",
+        "1000",
+        "--limit-action",
+        "drop",
+        "--latency",
+        "0.01",
+    ]
+    assert sessrec("record", "-o", str(log), "--input", *args, "--", "sh", "-c", script).returncode == 0
+    lines = log.read_bytes().splitlines()
+    events = [json.loads(line).get("sessrec", {}).get("event") for line in lines]
+    assert events[0] == "start" and events[-1] == "end" and "drop" in events
+    assert cockpit_errors(lines) == []
+    assert cockpit_errors([lines[0].replace(b'"timing":""', b'"timing":">1"')]) == [
+        "timing entry out of bounds"
+    ]
