@@ -21,10 +21,8 @@ The local setting, /etc/sessrec/recorder.conf (root's, not writable by others; a
 
 from __future__ import annotations
 
-import configparser
 import os
 import stat
-from dataclasses import dataclass
 
 CONFIG = "/etc/sessrec/recorder.conf"
 LOADER_VARIABLES = ("LD_PRELOAD", "LD_AUDIT", "LD_LIBRARY_PATH")
@@ -35,10 +33,14 @@ class ConfigError(Exception):
     """The local setting cannot be trusted or read; the text is one line."""
 
 
-@dataclass(frozen=True)
 class Settings:
-    loader_environment: str = "refuse"
-    loader_environment_session: str = "scrub"
+    """The local setting's values (a plain class: the recorder starts at every login)."""
+
+    __slots__ = ("loader_environment", "loader_environment_session")
+
+    def __init__(self, loader_environment: str = "refuse", loader_environment_session: str = "scrub") -> None:
+        self.loader_environment = loader_environment
+        self.loader_environment_session = loader_environment_session
 
 
 def _root_only(st: os.stat_result) -> bool:
@@ -77,6 +79,8 @@ def load_settings(path: str = CONFIG) -> Settings:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
     if not stat.S_ISREG(st.st_mode) or not _trusted_path(path, {}):
         raise ConfigError(f"{path} is not a regular file that only root can change; not using it")
+    import configparser
+
     parser = configparser.ConfigParser(interpolation=None)
     try:
         with open(path, encoding="utf-8") as f:

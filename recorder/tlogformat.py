@@ -439,16 +439,20 @@ class Encoder:
         end = len(enc)
         self._last_ms = ms
         flags = (ascii_only, plain, backslashes)
+        room_width = len(str(room))
+        low = 10 ** (room_width - 1)
         while True:
-            if end - at + 1 + len(str(chars)) <= room:
-                return at, chars
-            # What _fit_text does, its first try inline: the counter as wide as it can be.
-            width = len(str(chars if chars < room else room))
-            cut = _cut(enc, at, at + room - 1 - width)
-            seg = enc[at:cut]
-            count = _code_points(seg, ascii_only, plain, backslashes) if cut > at else 0
-            if len(str(count)) != width:
+            if chars < room:
+                if end - at + 1 + len(str(chars)) <= room:
+                    return at, chars
                 cut, count, seg = _fit_text(enc, at, room, chars, 0, 0, flags)
+            else:
+                # What _fit_text does, its first try inline: a counter as wide as the room's size.
+                cut = _cut(enc, at, at + room - 1 - room_width)
+                seg = enc[at:cut]
+                count = _code_points(seg, ascii_only, plain, backslashes) if cut > at else 0
+                if count < low:
+                    cut, count, seg = _fit_text(enc, at, room, chars, 0, 0, flags)
             if cut == at:
                 cut, count = at + _char_len(enc, at), 1
                 seg = enc[at:cut]
