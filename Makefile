@@ -17,7 +17,7 @@ deps: $(STAMP)
 $(STAMP): pyproject.toml scripts/install-deps.sh
 	scripts/install-deps.sh
 	[ -x $(PY) ] || $(SYSTEM_PYTHON) -m venv --system-site-packages $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,ansible]'
 	touch $@
 
 demo: deps install
