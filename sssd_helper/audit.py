@@ -38,6 +38,7 @@ SWEEP = 15.0  # seconds between checks for ended sessions while any is audited
 AUDITCTL_TIMEOUT = 10.0
 EXPAND_TIMEOUT = 60.0  # group expansion through SSSD for static rules, all of it
 STATE_VERSION = 1
+STATUS_SECONDS = 5.0
 
 
 class AuditError(Exception):
@@ -205,6 +206,7 @@ class AuditRules:
         self._lock: asyncio.Lock | None = None
         self._sweeper: asyncio.Task | None = None
         self._restored = False
+        self._status_cache: tuple[float, dict[str, str]] | None = None
 
     @property
     def state_file(self) -> Path:
@@ -248,7 +250,8 @@ class AuditRules:
                 session = self._session(uid, sessionid, str(decision.get("user")), decision)
                 self.sessions[(sessionid, uid)] = session
                 if session.audits:
-                    await self._reconcile()
+                    await self._reconcile(deletes=False)  # rules no longer needed go right after
+                    asyncio.ensure_future(self.sweep())
                     self._sweep_later()
                     log(
                         f"sessrecd: auditing session {_session_text(sessionid)} of {session.user}: "
@@ -335,10 +338,11 @@ class AuditRules:
             await self.sweep()
 
     # -- the kernel ----------------------------------------------------------------------------------
-    async def _reconcile(self, check_kernel: bool = False) -> None:
+    async def _reconcile(self, check_kernel: bool = False, deletes: bool = True) -> None:
         """Drop ended sessions; load the rules the live ones need, then delete what is no longer needed
-        (make before break: no moment without the rules). `check_kernel` also puts back rules that
-        someone else deleted (`augenrules --load` starts with `-D`)."""
+        (make before break: no moment without the rules). `deletes=False` leaves the deletions to the
+        next call (a login waits only for its own rules). `check_kernel` also puts back rules that someone
+        else deleted (`augenrules --load` starts with `-D`)."""
         if not self.sessions and not self.loaded:
             return
         live, sessionless = await asyncio.to_thread(live_sessions, self.proc)
@@ -350,14 +354,16 @@ class AuditRules:
         plan = ar.Plan(ar.kernel_rules(wanted), scope="session", sources=self.sources)
         plan.rules = [r for r in plan.rules if r.line not in self.refused and self._watchable(r.line)]
         new = plan.lines
-        if new != self.loaded:
-            await self._load(new, plan)
-        elif check_kernel and new:
-            missing = set(new) - set(await kernel_rules())
+        if check_kernel and self.loaded:
+            present = await kernel_rules()
+            if any(line.startswith("-a never,task") for line in present):
+                self._warn("the machine's `-a never,task` rule turns syscall auditing off for every process")
+            missing = set(self.loaded) - set(present)
             if missing:
                 self._warn(f"{len(missing)} of our audit rules were deleted by someone else: loaded again")
                 self.loaded = [line for line in self.loaded if line not in missing]
-                await self._load(new, plan)
+        if new != self.loaded:
+            await self._load(new, plan, deletes)
         self._save()
 
     def _watchable(self, line: str) -> bool:
@@ -368,45 +374,89 @@ class AuditRules:
         self._warn(f"watched path {match.group(1)}: its directory does not exist, not watched")
         return False
 
-    async def _load(self, new: list[str], plan: ar.Plan) -> None:
-        status = await kernel_status()
-        self._kernel_state(status)
+    async def _load(self, new: list[str], plan: ar.Plan, deletes: bool = True) -> None:
+        status = await self._status()
         if self.immutable:
-            self.loaded = []
-            if not new:
-                return
-            if self.locked_at_boot and self.file_rules:
-                return  # the static rules of the rules file, loaded at boot, audit the session
-            raise AuditError(
-                "the kernel's audit rules are locked (enabled 2) until reboot: cannot add the session's rules"
-            )
-        present = set(await kernel_rules())
+            return self._locked_out(new)
         if new and not self.loaded:
             await self._raise_backlog(status)
-            if any(line.startswith("-a never,task") for line in present):
-                self._warn("the machine's `-a never,task` rule turns syscall auditing off for every process")
-        errors = []
-        for line in new:
-            if line not in present:
-                try:
-                    await auditctl(*line.split())
-                except AuditError as exc:
-                    errors.append(str(exc))
-                    self.refused.add(line)
-        for line in self.loaded:
-            if line not in new and line in present:
-                try:
-                    await auditctl("-d", *line.split()[1:])
-                except AuditError as exc:
-                    errors.append(str(exc))
-        present = set(await kernel_rules())
-        kept = [line for line in self.loaded if line not in new and line in present]
-        self.loaded = [line for line in new if line in present] + kept
+        added, errors = await self._add([line for line in new if line not in self.loaded])
+        if errors:
+            await self._status(fresh=True)  # locked meanwhile?
+            if self.immutable:
+                return self._locked_out(new)
+        gone: set[str] = set()
+        if deletes:
+            gone, failed = await self._delete([line for line in self.loaded if line not in new])
+            errors += failed
+        old = set(self.loaded)
+        kept = [line for line in self.loaded if line not in new and line not in gone]
+        self.loaded = [line for line in new if line in old or line in added] + kept
         self.last_change = time.time()
-        plan.rules = [r for r in plan.rules if r.line in present]
+        loaded = set(self.loaded)
+        plan.rules = [r for r in plan.rules if r.line in loaded]
         await asyncio.to_thread(write_atomically, self.runtime_file, ar.render(plan, self.cfg.host), 0o600)
         if errors:
             raise AuditError(f"{len(errors)} audit rule changes failed; the first: {errors[0]}")
+
+    def _locked_out(self, new: list[str]) -> None:
+        self.loaded = []
+        self.refused.clear()
+        if new and not (self.locked_at_boot and self.file_rules):
+            raise AuditError(
+                "the kernel's audit rules are locked (enabled 2) until reboot: cannot add the session's rules"
+            )
+        # else: the static rules of the rules file, loaded at boot, audit the session
+
+    async def _add(self, lines: list[str]) -> tuple[set[str], list[str]]:
+        """Load `lines` in one auditctl run; when the kernel refuses one, line by line to know which."""
+        if not lines:
+            return set(), []
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".audit-add-", suffix=".rules", dir=self.state_dir)
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write("\n".join(lines) + "\n")
+            await auditctl("-R", tmp)
+            return set(lines), []
+        except AuditError:
+            pass  # auditctl stops at the first refused line: find out which ones are in
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        added, errors = set(), []
+        for line in lines:
+            try:
+                await auditctl(*line.split())
+                added.add(line)
+            except AuditError as exc:
+                if "Rule exists" in str(exc):
+                    added.add(line)
+                else:
+                    errors.append(str(exc))
+                    self.refused.add(line)
+        return added, errors
+
+    async def _delete(self, lines: list[str]) -> tuple[set[str], list[str]]:
+        gone, errors = set(), []
+        for line in lines:
+            try:
+                await auditctl("-d", *line.split()[1:])
+                gone.add(line)
+            except AuditError as exc:
+                if "No such file" in str(exc):
+                    gone.add(line)  # not there any more
+                else:
+                    errors.append(str(exc))
+        return gone, errors
+
+    async def _status(self, fresh: bool = False) -> dict[str, str]:
+        """`auditctl -s`, reused for STATUS_SECONDS (a login should not pay for it every time)."""
+        now = time.monotonic()
+        if fresh or self._status_cache is None or now - self._status_cache[0] > STATUS_SECONDS:
+            self._status_cache = (now, await kernel_status())
+        status = self._status_cache[1]
+        self._kernel_state(status)
+        return status
 
     def _kernel_state(self, status: dict[str, str]) -> None:
         self.immutable = status.get("enabled") == "2"
@@ -416,8 +466,13 @@ class AuditRules:
     async def _raise_backlog(self, status: dict[str, str]) -> None:
         """The kernel's default backlog (64) overflows with a burst of execve events; never lowered."""
         if self.backlog is not None and self.backlog < ar.DEFAULT_BACKLOG:
-            await auditctl("-b", str(ar.DEFAULT_BACKLOG))
+            try:
+                await auditctl("-b", str(ar.DEFAULT_BACKLOG))
+            except AuditError as exc:
+                self._warn(f"cannot raise the kernel's audit backlog: {exc}")
+                return
             self.backlog = ar.DEFAULT_BACKLOG
+            self._status_cache = None
 
     # -- the rules file ------------------------------------------------------------------------------
     async def _write_rules_file(self, ruleset: RuleSet) -> None:
@@ -428,7 +483,7 @@ class AuditRules:
                 await asyncio.to_thread(self.rules_file.unlink)
                 log(f"sessrecd: no rule audits anything here: removed {self.rules_file}")
             return
-        self._kernel_state(await kernel_status())
+        await self._status(fresh=True)
         self.locked_at_boot = locks_at_boot(rules_d, self.rules_file)
         backlog = max(ar.DEFAULT_BACKLOG, machine_backlog(rules_d, self.rules_file))
         plan = ar.Plan(backlog=backlog, scope="session", sources=self.sources)

@@ -35,7 +35,10 @@ class Kernel:
             return "\n".join(self.rules) + "\n" if self.rules else "No rules\n"
         if self.enabled == "2":
             raise audit.AuditError("auditctl: Error sending add rule data request (Operation not permitted)")
-        if args[0] == "-b":
+        if args[0] == "-R":  # one line after the other, stopping at the first refused one
+            for line in Path(args[1]).read_text().splitlines():
+                await self.auditctl(*line.split())
+        elif args[0] == "-b":
             self.backlog = int(args[1])
         elif args[0] == "-a":
             line = " ".join(args)
@@ -129,6 +132,7 @@ def test_a_range_grows_make_before_break(tmp_path: Path, kernel: Kernel) -> None
     async def steps() -> None:
         for uid, sid in ((10001, 5), (10002, 6)):
             await m.session_started(uid, sid, decision("u", uid, ("audit-all",), audit_commands=True))
+        await m.sweep()
 
     run(steps())
     assert [c[0] for c in kernel.calls if c[0] in ("-a", "-d")] == ["-a", "-a", "-a", "-a", "-d", "-d"]
