@@ -180,26 +180,30 @@ def syscall_costs(execs: int, syscalls: int, counts: tuple[int, ...]) -> list[di
 
 
 def login_cost(lab, repeat: int = 20) -> float:
-    """What a recorded login waits for its session's rules: `session_started` on the real kernel."""
+    """What a recorded login waits for its session's rules: `session_started` on the real kernel, each
+    login after the previous one's follow-up (deleting what it no longer needs) is done; the first
+    (importing and compiling the template, raising the backlog: once per agent) is not counted."""
     import asyncio
 
     from ipa_plugin.policy import options
     from sssd_helper.audit import AuditRules
-    from sssd_helper.infopipe import InfoPipe
 
     cfg = argparse.Namespace(socket=str(Path(tempfile.mkdtemp()) / "s"), sssd_timeout=3.0, host=lab.this_host)
-    manager = AuditRules(cfg, InfoPipe(autostart=False), rules_file=Path(tempfile.mkdtemp()) / "75.rules")
-    opts = options.as_dict(options.Options(audit_commands=True))
-    holders = [Holder(RECORDED, ["true"]) for _ in range(repeat)]
+    manager = AuditRules(cfg, None, rules_file=Path(tempfile.mkdtemp()) / "75.rules")
+    decision = {
+        "record": True,
+        "options": options.as_dict(options.Options(audit_commands=True)),
+        "rules": ["b"],
+    }
+    holders = [Holder(RECORDED, ["true"]) for _ in range(repeat + 1)]
     times = []
 
     async def go() -> None:
         for h in holders:
             start = time.perf_counter()
-            await manager.session_started(
-                RECORDED, h.sessionid, {"record": True, "options": opts, "rules": ["b"]}
-            )
+            await manager.session_started(RECORDED, h.sessionid, decision)
             times.append((time.perf_counter() - start) * 1000)
+            await manager.sweep()
 
     try:
         asyncio.run(go())
@@ -208,7 +212,7 @@ def login_cost(lab, repeat: int = 20) -> float:
         for h in holders:
             h.run()
         asyncio.run(manager.sweep())
-    return statistics.median(times)
+    return statistics.median(times[1:])
 
 
 def audit_log_time(events: int = 1_000_000) -> dict:

@@ -357,19 +357,24 @@ def _audited(scope: Scope, what: tuple) -> Audited:
 
 
 # -- rendering --------------------------------------------------------------------------------------------
+_ENV: Any = None
+
+
 def render(plan: Plan, host: str, template: str = "75-sessrec.rules.j2") -> str:
     """The rules file: a header, the backlog, then the rules in load order."""
-    import jinja2
+    global _ENV
+    if _ENV is None:  # made once: compiling the template costs a recorded login milliseconds
+        import jinja2
 
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("sssd_helper", "templates"),
-        autoescape=False,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        undefined=jinja2.StrictUndefined,
-    )
-    return env.get_template(template).render(
+        _ENV = jinja2.Environment(
+            loader=jinja2.PackageLoader("sssd_helper", "templates"),
+            autoescape=False,
+            keep_trailing_newline=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            undefined=jinja2.StrictUndefined,
+        )
+    return _ENV.get_template(template).render(
         host=host,
         scope=plan.scope,
         backlog=plan.backlog,

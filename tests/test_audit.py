@@ -213,7 +213,7 @@ def test_a_recorded_ssh_command_leaves_execve_events_with_our_key_and_its_sessio
 def test_a_watched_path_written_during_a_session_shows_with_its_time_and_command(
     lab: Lab, rules: Rules, audit: lab_audit.Audit, installed: types.ModuleType
 ) -> None:
-    watched = f"/tmp/sessrec-watched-{uuid.uuid4().hex[:8]}"
+    watched = f"/home/alice/sessrec-watched-{uuid.uuid4().hex[:8]}"  # the lab's private /home
     rules.add("watch-alice", users=("alice",), commands=True, watch=(f"wa:{watched}",))
     rules.sync()
     sid, _ = login(lab, "alice", f"sleep 1.2; cp /etc/hostname {watched}; cat {watched} >/dev/null")
