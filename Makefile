@@ -51,6 +51,8 @@ test: deps lint install ansible-venv
 bench: deps install
 	$(PY) -m benchmarks
 	$(PY) -m benchmarks.agent
+	$(PY) -m benchmarks.login
+	$(PY) -m benchmarks.audit
 
 schema:
 	$(SYSTEM_PYTHON) -m ipa_plugin.policy.layout > ipa_plugin/schema.d/75-sessionrecording.ldif
