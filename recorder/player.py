@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import select
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
+from .export import printable
 from .terminal import KeyDecoder, Sanitizer
 from .tlogformat import EVENT, OUTPUT, FormatError, Packet, Reader
 
@@ -136,10 +137,12 @@ def _write_all(fd: int, data: bytes) -> None:
 
 class Player:
     """Plays output packets to `out_fd`. `keys_fd` (a terminal in cbreak mode) takes tlog-play's keys:
-    space/p pause, `.` step or skip a wait, `{`/`}` halve/double speed, backspace 1x, [time]G goto, q quit.
-    Output goes through a `Sanitizer` unless `raw`; keys through a `KeyDecoder`, so what the terminal
-    sends by itself (replies, reports) is never a key. Notes (data dropped by the rate limit) go to
-    `note_fd`."""
+    space/p pause, `.` step or skip a wait, `{`/`}` halve/double speed, backspace 1x, [time]G goto, q quit,
+    and `n`: go to the next mark. Output goes through a `Sanitizer` unless `raw`; keys through a
+    `KeyDecoder`, so what the terminal sends by itself (replies, reports) is never a key. Notes go to
+    `note_fd`: data dropped by the rate limit, and `marks` ((ms, text), oldest first: the audited
+    commands and file accesses) each at its moment, except those passed over by a goto; marks after the
+    last output are noted at the end."""
 
     def __init__(
         self,
@@ -149,6 +152,7 @@ class Player:
         paused: bool = False,
         raw: bool = False,
         note_fd: int | None = 2,
+        marks: Sequence[tuple[int, str]] = (),
     ):
         self.out_fd = out_fd
         self.keys_fd = keys_fd
@@ -164,6 +168,9 @@ class Player:
         self.sanitizer = None if raw else Sanitizer()
         self.keys = KeyDecoder()
         self.drops: list[dict] = []
+        self.marks = marks
+        self.next_mark = 0  # index of the first mark not yet reached
+        self._noted = False  # the last thing written was a note
 
     def run(self, stream: Iterable[Packet], goto: int | None = None) -> None:
         self.goto = goto if goto else None
@@ -179,16 +186,27 @@ class Player:
                     return
                 data = self.sanitizer.feed(pkt.data) if self.sanitizer else pkt.data
                 _write_all(self.out_fd, data)
+                self._noted = self._noted and not data
                 self.pos = max(self.pos, pkt.ms)
+            if not self.quit:
+                for _, text in self.marks[self.next_mark :]:
+                    self._note(text)
+                self.next_mark = len(self.marks)
         finally:
             if self.sanitizer:
                 _write_all(self.out_fd, self.sanitizer.finish())
 
     def _note_drop(self, event: dict) -> None:
         self.drops.append(event)
+        self._note(f"sessrec play: {describe_drop(event)}")
+
+    def _note(self, text: str) -> None:
+        """A line of its own between the recorded output (which may have left the cursor mid-line)."""
         if self.note_fd is None:
             return
-        _write_all(self.note_fd, f"\r\nsessrec play: {describe_drop(event)}\r\n".encode())
+        line = ("" if self._noted else "\r\n") + printable(text) + "\r\n"
+        _write_all(self.note_fd, line.encode(errors="backslashreplace"))
+        self._noted = True
 
     def idle(self) -> bool:
         """Handle keys typed while no data comes (following a source); True once the user quits."""
@@ -206,7 +224,28 @@ class Player:
         return False
 
     def _wait(self, ms: int) -> bool:
-        """Sleep until packet time `ms` (handling keys); False to stop."""
+        """Sleep until packet time `ms`, noting the marks on the way (handling keys); False to stop."""
+        while self.next_mark < len(self.marks) and self.marks[self.next_mark][0] <= ms:
+            at, text = self.marks[self.next_mark]
+            if not self._reached_goto(at):
+                if not self._wait_until(at):
+                    return False
+                self._reached_goto(at)  # `n` pressed while waiting for this very mark
+            self.next_mark += 1
+            self.pos = max(self.pos, at)
+            if self.goto is None:
+                self._note(text)
+        return self._wait_until(ms)
+
+    def _reached_goto(self, at: int) -> bool:
+        """A goto to a mark's own time (`n`, or a time from `sessrec audit`) arrives with its note."""
+        if self.goto is None or self.goto == END or at < self.goto:
+            return False
+        self._anchor = (time.monotonic(), max(at, self.pos))
+        self.goto = None
+        return True
+
+    def _wait_until(self, ms: int) -> bool:
         while True:
             if self.quit:
                 return False
@@ -278,6 +317,9 @@ class Player:
                 target = None if ns is None else -(-ns // 1_000_000)
                 # tlog-play goes only forward, and not at all to a time too large for it.
                 self.goto = target if target is not None and target > self.pos else None
+        elif key == "n":
+            if self.next_mark < len(self.marks):
+                self.goto = self.marks[self.next_mark][0]
         elif key == "q":
             self.quit = True
 

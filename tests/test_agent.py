@@ -105,6 +105,7 @@ def test_sessrec_policy_check_as_a_user_and_show_as_root(agent: str, installed: 
     )
     assert shown.returncode == 0 and "bob-exempt: exempt priority 100; bob on all hosts" in shown.stdout
     assert "hostgroups:  clients" in shown.stdout
+    assert "audit:       no rule here audits commands or files" in shown.stdout.splitlines()
 
 
 @pytest.mark.parametrize(

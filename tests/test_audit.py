@@ -229,6 +229,15 @@ def test_a_watched_path_written_during_a_session_shows_with_its_time_and_command
     assert not any(e["kind"] == "file" and e["comm"] == "cat" for e in events)  # reads are not watched
     table = subprocess.run([str(installed.SESSREC), "audit", rec], capture_output=True, text=True, timeout=60)
     assert re.search(rf"^ 00:00:0\d\.\d{{3}}  alice  openat  ok .* {watched} \(cp\)$", table.stdout, re.M)
+    played = subprocess.run(
+        [str(installed.SESSREC), "play", "--journal", "--rec", rec, "--audit", "--speed", "16"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert played.returncode == 0, played.stderr
+    noted = rf"^audit 00:00:0\d\.\d{{3}} alice openat ok in .*: {watched} \(cp\)$"
+    assert re.search(noted, played.stderr, re.M)
 
 
 def test_an_unrecorded_user_leaves_no_events_from_our_rules(
@@ -380,6 +389,16 @@ def test_a_load_failure_is_logged_and_shown_by_policy_show(
         assert "-F path=/proc/sessrec-cannot-watch" in state["last_error"]
         assert "Error sending add rule data request" in state["last_error"]  # the kernel's refusal
         assert len([line for line in our_rules(audit) if covers(line, sid)]) == 2  # the commands still are
+        text = subprocess.run(
+            [str(installed.SESSREC), "policy", "show"], capture_output=True, text=True, timeout=60
+        ).stdout
+        assert re.search(r"^audit: +\d+ kernel rules for \d+ audited sessions?; rules bad-watch;", text, re.M)
+        assert re.search(r"^audit error: .*audit rule changes failed.*/proc/sessrec-cannot-watch", text, re.M)
+        assert f"audit file:  {RULES_FILE} (backlog only: rules load per session)" in text
+        assert "watch_paths=w:/proc/sessrec-cannot-watch" in text
+        assert f"  session {sid} alice: commands (bad-watch), w:/proc/sessrec-cannot-watch (bad-watch)" in (
+            text.splitlines()
+        )
     logged = lab.journal_entries(SYSLOG_IDENTIFIER="sessrecd", SESSREC_AUDIT_ERROR="1")
     assert any("/proc/sessrec-cannot-watch" in e["MESSAGE"] for e in logged)
 
@@ -414,3 +433,24 @@ def test_malformed_records_in_a_real_log_are_skipped_and_counted(
         "an audit record\n"
     )
     assert any(json.loads(line)["argv"] == ["/bin/echo", mark] for line in done.stdout.splitlines())
+
+
+def test_the_demo_shows_a_recording_next_to_its_commands_and_files(lab: Lab, audit: lab_audit.Audit) -> None:
+    from tests.lab import story
+
+    rec, listed, played = story.audited_login(lab)
+    assert listed.returncode == 0, listed.stderr
+    rows = listed.stdout.splitlines()
+    assert rows[0].startswith("alice on ") and f": recording {rec}, audit session " in rows[0]
+    uname = [r for r in rows if r.endswith("  uname -sr")]
+    write = [r for r in rows if r.endswith(f"  {story.NOTES} (bash)")]
+    assert uname and uname[0].split()[1:] == ["alice", "execve", "ok", "/tmp", "uname", "-sr"]
+    assert write and write[0].split()[1:] == ["alice", "openat", "ok", "/tmp", story.NOTES, "(bash)"]
+    assert rows.index(uname[0]) < rows.index(write[0])
+    assert played.returncode == 0, played.stdout
+    out = played.stdout
+    assert "audited commands and file accesses in audit session" in out
+    # The output and the notes in the order they happened: uname's output after uname ran, the file
+    # written before wc counted it.
+    order = [": uname -sr", "Linux", f": {story.NOTES} (bash)", f": wc -c {story.NOTES}", f"14 {story.NOTES}"]
+    assert [out.index(text) for text in order] == sorted(out.index(text) for text in order), out

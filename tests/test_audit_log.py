@@ -98,12 +98,28 @@ def test_commands_and_files_of_the_session_with_their_time_user_cwd_argv_path_an
     ]
     assert rows[0].endswith("cat /etc/hosts") and rows[1].endswith("/etc/shadow (bash)")
     assert rows[2].endswith("/srv/notes.txt (bash)")  # a relative name, made absolute with the cwd
+    play = f"sessrec play -i {tmp_path}/rec.json --rec {REC}"
     assert tail == (
-        f"4 events (1 after the recording ended); to see one: sessrec play -i {tmp_path}/rec.json "
-        f"--rec {REC} --goto TIME"
+        f"4 events (1 after the recording ended); to see one: {play} --goto TIME, or all: {play} --audit "
+        "(n: the next one)"
     )
     _, with_others, _ = audit(tmp_path, session_log(), "--any-key")
     assert "machine" not in with_others and " ls" in with_others and "id" not in with_others.split()
+
+
+def test_escape_sequences_in_a_command_line_or_path_never_reach_the_terminal(tmp_path: Path) -> None:
+    title = "\x1b]0;owned\x07"
+    lines = [
+        login_record(T0 - 1, 100, 10001, 23),
+        *syscall_event(T0 + 0.5, 101, 23, "sessrec-exec-r", argv=["echo", title]),
+        *syscall_event(T0 + 1, 102, 23, "sessrec-file-r", path=f"/tmp/{title}", syscall=(257, "openat")),
+    ]
+    code, out, err = audit(tmp_path, lines)
+    assert code == 0, err
+    assert "\x1b" not in out and "\x07" not in out
+    assert out.count("\\x1b]0;owned\\x07") == 2
+    _, as_json, _ = audit(tmp_path, lines, "--json")  # JSON escapes them its own way, and keeps them
+    assert [json.loads(line).get("argv") for line in as_json.splitlines()][0] == ["echo", title]
 
 
 def test_json_is_one_object_per_event_with_stable_fields_and_types(tmp_path: Path) -> None:

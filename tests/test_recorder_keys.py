@@ -207,3 +207,75 @@ def test_goto_option_plays_the_rest_in_real_time(tmp_path: Path) -> None:
     result = sessrec("play", "-i", str(path), "--goto", "00:00:05")
     assert result.returncode == 0 and result.stdout == b"ABC"
     assert 0.8 < time.monotonic() - start < 2.8  # C is one second after the goto point
+
+
+def _audited(tmp_path: Path, start: float, events: list[tuple[float, list[str]]]) -> Path:
+    """An audit log of session 1 (the recordings' here) with a command at each (seconds, argv)."""
+    from tests.lab.audit import login_record, syscall_event
+
+    lines = [login_record(start - 1, 100, 10001, 1)]
+    for n, (t, argv) in enumerate(events):
+        lines += syscall_event(start + t, 101 + n, 1, "sessrec-exec-r", argv=argv, uid=10001)
+    path = tmp_path / "audit.log"
+    path.write_text("".join(line + "\n" for line in lines))
+    return path
+
+
+T_LOG = 1_700_000_000.0  # _log's recordings start then
+
+
+def test_audit_notes_each_command_at_its_moment_and_never_replays_its_escapes(play, tmp_path: Path) -> None:
+    path = tmp_path / "short.log"
+    path.write_bytes(b"".join(_log([(0, b"A"), (0.6, b"B"), (1.2, b"C")])))
+    sneaky = "\x1b]52;c;ZXZpbA==\x07"  # an argv that would set the auditor's clipboard
+    log = _audited(tmp_path, T_LOG, [(0.3, ["cat", "/etc/hosts"]), (0.9, ["printf", sneaky]), (9, ["sleep"])])
+    p = play("-i", str(path), "--audit", "--audit-log", str(log))
+    assert p.exit_status(10) == 0, p.out
+    out = p.out.decode()
+    assert "3 audited commands and file accesses in audit session 1 (n: go to the next)" in out
+    cat = out.index("audit 00:00:00.300 alice execve ok in /home/alice: cat /etc/hosts")
+    printf = out.index("audit 00:00:00.900 alice execve ok in /home/alice: printf ")
+    after = out.index("audit 00:00:09.000 alice execve ok in /home/alice: sleep")
+    assert out.index("A") < cat < out.index("B") < printf < out.index("C") < after
+    assert "\x1b]52" not in out and "\\x1b]52;c;ZXZpbA==\\x07" in out
+
+
+def test_n_goes_to_the_next_command_and_a_goto_to_its_time_shows_it(
+    play, gap_log: Path, tmp_path: Path
+) -> None:
+    log = _audited(tmp_path, T_LOG, [(20, ["cat", "/etc/hosts"]), (45, ["id"])])
+    p = play("-i", str(gap_log), "--audit", "--audit-log", str(log))
+    p.cbreak()
+    p.read_until(b"A", 10)
+    p.send(b"n")
+    assert p.read_until(b"cat /etc/hosts", 3) < 2
+    assert b"B" not in p.quiet(0.5)  # 10 s after the command
+    p.send(b"n")
+    assert p.read_until(b": id", 3) < 2 and b"B" in p.out
+    assert b"C" not in p.quiet(0.5)  # 15 s away
+    p.send(b"q")
+    assert p.exit_status(3) == 0
+    # The time `sessrec audit` prints for a command, given to --goto, arrives with its note; the one
+    # passed over is not shown.
+    result = sessrec("play", "-i", str(gap_log), "--audit", "--audit-log", str(log), "--goto", "00:00:59.5")
+    assert result.returncode == 0 and result.stdout == b"ABC"
+    assert b"cat /etc/hosts" not in result.stderr and b": id" not in result.stderr
+    p = play("-i", str(gap_log), "--audit", "--audit-log", str(log), "--goto", "00:00:45.000")
+    p.read_until(b": id", 5)
+    assert b"cat" not in p.out.split(b"audit session")[1] and b"C" not in p.quiet(0.5)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-i", "-", "--audit"], "--audit reads the recording twice: give a file or --journal, not stdin"),
+        (["--follow", "--audit"], "--audit shows the events logged before playing: not with --follow"),
+        (["--audit-log", "x"], "--audit-log goes with --audit"),
+        (["--audit", "--audit-log", "/nonexistent/audit.log"], "/nonexistent/audit.log"),
+    ],
+)
+def test_audit_input_errors_are_one_line(gap_log: Path, args: list[str], message: str) -> None:
+    source = [] if "-i" in args else ["-i", str(gap_log)]
+    result = sessrec("play", *source, *args)
+    err = result.stderr.decode()
+    assert result.returncode in (1, 2) and message in err and len(err.splitlines()) == 1, err

@@ -135,6 +135,36 @@ def find_recording(args: argparse.Namespace) -> Recording:
     )
 
 
+@dataclass
+class Joined:
+    """A recording, the login that began its audit session, and the session's events, oldest first."""
+
+    rec: Recording
+    login: float | None
+    events: list
+    skipped: str | None  # what could not be read, for a one-line warning
+
+
+def join(args: argparse.Namespace) -> Joined:
+    """The recording that `args` names (-i/--journal/--journal-dir, rec) joined to its audit events
+    (`args.audit_log`, `args.any_key`); raises SourceError or AuditLogError with a one-line reason."""
+    from sssd_helper import audit_log
+
+    rec = find_recording(args)
+    files = [Path(f) for f in args.audit_log] if args.audit_log else audit_log.log_files()
+    uid = _uid(rec.user) if rec.session == UNSET else None
+    reader = audit_log.SessionReader(files, rec.session, uid=uid, any_key=getattr(args, "any_key", False))
+    reader.read()
+    login, events = reader.login_for(rec.start)
+    if rec.session == UNSET:
+        # No audit session: the user's session-less processes while the recording ran.
+        end = rec.start + rec.duration
+        events = [e for e in events if rec.start - 1 <= e.time <= end + 1]
+    events.sort(key=lambda e: (e.time, e.serial))
+    skipped = _skipped(reader) if reader.malformed or reader.not_records else None
+    return Joined(rec, login, events, skipped)
+
+
 def run(args: argparse.Namespace) -> int:
     from recorder import sources
     from sssd_helper import audit_log
@@ -142,36 +172,23 @@ def run(args: argparse.Namespace) -> int:
     if args.input is not None and args.journal_dir:
         raise UsageError("--journal-dir is for the journal, not -i")
     try:
-        rec = find_recording(args)
-    except sources.SourceError as exc:
+        joined = join(args)
+    except (sources.SourceError, audit_log.AuditLogError) as exc:
         print(f"sessrec audit: {exc}", file=sys.stderr)
         return 1
-    files = [Path(f) for f in args.audit_log] if args.audit_log else audit_log.log_files()
-    uid = _uid(rec.user) if rec.session == UNSET else None
-    reader = audit_log.SessionReader(files, rec.session, uid=uid, any_key=args.any_key)
-    try:
-        reader.read()
-    except audit_log.AuditLogError as exc:
-        print(f"sessrec audit: {exc}", file=sys.stderr)
-        return 1
-    login, events = reader.login_for(rec.start)
-    end = rec.start + rec.duration
-    if rec.session == UNSET:
-        # No audit session: the user's session-less processes while the recording ran.
-        events = [e for e in events if rec.start - 1 <= e.time <= end + 1]
-    events.sort(key=lambda e: (e.time, e.serial))
+    rec, events = joined.rec, joined.events
     try:
         if args.json:
             for e in events:
                 sys.stdout.write(json.dumps(as_json(e, rec), ensure_ascii=False) + "\n")
         else:
             source = f"-i {shlex.quote(args.input)}" if args.input is not None else "--journal"
-            sys.stdout.write(table(rec, login, events, source))
+            sys.stdout.write(table(rec, joined.login, events, source))
         sys.stdout.flush()
     except BrokenPipeError:
         return 1
-    if reader.malformed or reader.not_records:
-        print(f"sessrec audit: skipped {_skipped(reader)}", file=sys.stderr)
+    if joined.skipped:
+        print(f"sessrec audit: skipped {joined.skipped}", file=sys.stderr)
         return 1
     return 0
 
@@ -224,20 +241,33 @@ def _what(e: Any) -> str:
     return f"{e.path or '?'} ({e.comm})"
 
 
+def _who(e: Any) -> str:
+    return e.user if e.as_user == e.user else f"{e.user}({e.as_user})"
+
+
+def _result(e: Any) -> str:
+    return "ok" if e.success else (e.errno or str(e.exit))
+
+
+def note(e: Any) -> str:
+    """One event on one line, as the player shows it at its moment."""
+    return f"{_who(e)} {e.syscall} {_result(e)} in {e.cwd or '?'}: {_what(e)}"
+
+
 def table(rec: Recording, login: float | None, events: list, source: str) -> str:
-    from recorder.export import format_duration, iso_time
+    from recorder.export import format_duration, iso_time, printable
 
     session = "none (joined by uid and time)" if rec.session == UNSET else str(rec.session)
     head = (
-        f"{rec.user} on {rec.host}: recording {rec.rec}, audit session {session}"
+        f"{printable(rec.user)} on {printable(rec.host)}: recording {printable(rec.rec)}, "
+        f"audit session {session}"
         + (f" (login {iso_time(login)})" if login is not None else "")
         + f", {iso_time(rec.start)} for {format_duration(round(rec.duration * 1000))}\n"
     )
     rows = [("TIME", "USER", "WHAT", "RESULT", "CWD", "COMMAND OR PATH")]
     for e in events:
-        who = e.user if e.as_user == e.user else f"{e.user}({e.as_user})"
-        result = "ok" if e.success else (e.errno or str(e.exit))
-        rows.append((goto(e.time - rec.start), who, e.syscall, result, e.cwd or "?", _what(e)))
+        cells = (goto(e.time - rec.start), _who(e), e.syscall, _result(e), e.cwd or "?", _what(e))
+        rows.append(tuple(printable(c) for c in cells))  # an argv or a path can carry escape sequences
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     body = "".join(
         "  ".join(c.ljust(w) for c, w in zip(r[:5], widths, strict=True)) + "  " + r[5] + "\n" for r in rows
@@ -245,7 +275,8 @@ def table(rec: Recording, login: float | None, events: list, source: str) -> str
     after = sum(1 for e in events if e.time > rec.start + rec.duration)
     tail = f"{len(events)} events" + (f" ({after} after the recording ended)" if after else "")
     if events:
-        tail += f"; to see one: sessrec play {source} --rec {shlex.quote(rec.rec)} --goto TIME"
+        play = f"sessrec play {source} --rec {shlex.quote(rec.rec)}"
+        tail += f"; to see one: {play} --goto TIME, or all: {play} --audit (n: the next one)"
     return head + body + tail + "\n"
 
 

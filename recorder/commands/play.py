@@ -14,7 +14,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "play",
         help="play a recording",
         description="Play a tlog-format recording. Keys: space/p pause, . step, { } speed, "
-        "backspace 1x, [time]G go to time (G alone: end), q quit.",
+        "backspace 1x, [time]G go to time (G alone: end), n next audited command or file access "
+        "(--audit), q quit.",
     )
     add_source_arguments(p)
     p.add_argument("--rec", metavar="ID", help="recording id (default: the journal's newest)")
@@ -35,7 +36,45 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="write the recorded output as it is, escape sequences that act on your terminal included "
         "(clipboard, title, colour and status reports, DCS, answerback); default: only those that draw",
     )
+    p.add_argument(
+        "--audit",
+        action="store_true",
+        help="show each command and watched-file access of the recording's audit session at its moment "
+        "(from the kernel audit log, like sessrec audit; root); the key n goes to the next one",
+    )
+    p.add_argument(
+        "--audit-log",
+        metavar="FILE",
+        action="append",
+        help="with --audit: audit log to read (repeatable, oldest first; default /var/log/audit/audit.log "
+        "and its rotations)",
+    )
     p.set_defaults(func=run)
+
+
+def audit_marks(args: argparse.Namespace) -> list[tuple[int, str]]:
+    """The recording's audit events as player marks (ms from the recording's start, one line each)."""
+    from recorder.commands import audit
+
+    if args.input == "-":
+        raise UsageError("--audit reads the recording twice: give a file or --journal, not stdin")
+    if args.follow:
+        raise UsageError("--audit shows the events logged before playing: not with --follow")
+    joined = audit.join(args)
+    if joined.skipped:
+        print(f"sessrec play: skipped {joined.skipped}", file=sys.stderr)
+    if args.input is None:
+        args.rec = joined.rec.rec  # play the very recording the events were joined to
+    marks = []
+    for e in joined.events:
+        offset = e.time - joined.rec.start
+        marks.append((round(offset * 1000), f"audit {audit.goto(offset).strip()} {audit.note(e)}"))
+    print(
+        f"sessrec play: {len(marks)} audited commands and file accesses in audit session "
+        f"{joined.rec.session}" + (" (n: go to the next)" if marks else ""),
+        file=sys.stderr,
+    )
+    return marks
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,6 +89,17 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"invalid --goto {args.goto!r}: use start, end or HH:MM:SS[.mmm]") from None
     if args.verify and args.input is not None:
         raise UsageError("--verify needs --journal (files carry no trusted fields)")
+    if args.audit_log and not args.audit:
+        raise UsageError("--audit-log goes with --audit")
+    marks: list[tuple[int, str]] = []
+    if args.audit:
+        from sssd_helper import audit_log
+
+        try:
+            marks = audit_marks(args)
+        except (sources.SourceError, audit_log.AuditLogError) as exc:
+            print(f"sessrec play: {exc}", file=sys.stderr)
+            return 1
     keys_fd, saved = None, None
     if os.isatty(0) and args.input != "-":
         import termios
@@ -57,7 +107,9 @@ def run(args: argparse.Namespace) -> int:
 
         keys_fd, saved = 0, termios.tcgetattr(0)
         tty.setcbreak(0, termios.TCSANOW)
-    play = player.Player(out_fd=1, keys_fd=keys_fd, speed=args.speed, paused=args.paused, raw=args.raw)
+    play = player.Player(
+        out_fd=1, keys_fd=keys_fd, speed=args.speed, paused=args.paused, raw=args.raw, marks=marks
+    )
     reader = Reader(lax=args.lax, rec=args.rec)
     try:
         lines = sources.open_lines(

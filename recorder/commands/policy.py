@@ -55,6 +55,10 @@ def _when(epoch: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch)) if epoch else "-"
 
 
+def _value(v: Any) -> str:
+    return ",".join(map(str, v)) if isinstance(v, list) else str(v)
+
+
 def _status_text(a: dict[str, Any]) -> str:
     lines = [
         f"host:        {a['host']}",
@@ -74,10 +78,44 @@ def _status_text(a: dict[str, Any]) -> str:
             if rule["all_hosts"]
             else ", ".join(rule["hosts"] + [f"@{g}" for g in rule["hostgroups"]])
         )
-        opts = " ".join(f"{k}={v}" for k, v in rule["options"].items())
+        opts = " ".join(f"{k}={_value(v)}" for k, v in rule["options"].items())
         head = f"  {rule['name']}: {rule['kind']} priority {rule['priority']}"
         lines.append(f"{head}; {who or 'nobody'} on {where or 'no host'}" + (f"; {opts}" if opts else ""))
+    if "audit" in a:
+        lines += _audit_text(a["audit"])
     return "\n".join(lines)
+
+
+def _audit_text(au: dict[str, Any]) -> list[str]:
+    """The agent's auditing (sssd_helper.audit.AuditManager.status) as `show` lines."""
+    if not au["rules"]:
+        return ["audit:       no rule here audits commands or files"]
+    sessions = au["sessions"]
+    mode = (
+        "locked by the kernel (-e 2): rules load at the next boot"
+        if au["immutable"]
+        else f"{au['kernel_rules']} kernel rules for {len(sessions)} audited session"
+        + ("" if len(sessions) == 1 else "s")
+    )
+    lines = [
+        f"audit:       {mode}; rules {', '.join(au['rules'])}; backlog {au['backlog'] or '-'}",
+        f"audit file:  {au['file'] or '-'}"
+        + (
+            " (backlog only: rules load per session)"
+            if au["file_scope"] == "session"
+            else f" ({au['file_rules']} static per-user rules)"
+            if au["file"]
+            else ""
+        )
+        + ("; this host locks its rules at boot" if au["locked_at_boot"] else ""),
+        f"audit error: {au['last_error'] or '-'}",
+    ]
+    lines += [f"audit note:  {w}" for w in au["warnings"]]
+    for s in sessions:
+        what = [f"commands ({s['commands']})"] if s["commands"] else []
+        what += [f"{perm}:{path} ({rule})" for path, perm, _, rule in s["watches"]]
+        lines.append(f"  session {s['sessionid']} {s['user']}: {', '.join(what)}")
+    return lines
 
 
 def _decision_text(a: dict[str, Any]) -> str:
@@ -88,7 +126,7 @@ def _decision_text(a: dict[str, Any]) -> str:
     if a["overridden"]:
         lines.append(f"overridden:  {', '.join(a['overridden'])}")
     if a["options"]:
-        lines.append("options:     " + " ".join(f"{k}={v}" for k, v in a["options"].items()))
+        lines.append("options:     " + " ".join(f"{k}={_value(v)}" for k, v in a["options"].items()))
     lines.append(f"shell:       {a['shell']}")
     lines.append(f"rules age:   {_age(a['rules_age'])}")
     return "\n".join(lines)

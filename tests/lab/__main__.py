@@ -94,6 +94,18 @@ def show_story(lab: Lab) -> None:
         _section(f"Played back with --verify (one recorder process, as the recorders' user, wrote it): {rec}")
         played = story.play_verified(rec)
         print((played.stdout + played.stderr).decode(errors="replace").rstrip())
+        spec = story.AUDIT_RULE
+        _section(
+            f"Audit: rule {spec.name} asks for the commands of group developers and writes to "
+            f"{', '.join(w.partition(':')[2] for w in spec.watch_paths)}; alice logs in again and runs: "
+            f"{story.AUDITED_SCRIPT}"
+        )
+        rec, listed, audited = story.audited_login(lab)
+        print(f"$ sessrec audit {rec}")
+        print((listed.stdout + listed.stderr).rstrip())
+        _section("The same recording played with its commands and files at their moments (--audit, 16x)")
+        print(f"$ sessrec play --journal --rec {rec} --audit --speed 16")
+        print(audited.stdout.replace("\r\n", "\n").rstrip())
     finally:
         story.remove_rules(lab, dns)
 

@@ -1,4 +1,5 @@
-"""The whole story on the lab: rules in the directory → this host's decision → a recorded login → playback."""
+"""The whole story on the lab: rules in the directory → this host's decision → a recorded login → playback
+→ the login's commands and files from the kernel audit log."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ class RuleSpec:
     hostgroups: tuple[str, ...] = ()
     all_hosts: bool = False
     log_input: bool = False
+    audit_commands: bool = False
+    watch_paths: tuple[str, ...] = ()
 
 
 # Developers are recorded (with what they type) on client machines; staff everywhere; bob is exempt.
@@ -37,6 +40,18 @@ RULES = (
     RuleSpec("staff-everywhere", groups=("staff",), all_hosts=True),
     RuleSpec("bob-exempt", kind=layout.KIND_EXEMPT, priority=100, users=("bob",), all_hosts=True),
 )
+
+
+NOTES = "/home/alice/notes.txt"  # the lab's private /home
+# Auditors also want the commands and the files: developers' commands, and writes to alice's notes.
+AUDIT_RULE = RuleSpec(
+    "developers-audited",
+    groups=("developers",),
+    all_hosts=True,
+    audit_commands=True,
+    watch_paths=(f"wa:{NOTES}",),
+)
+AUDITED_SCRIPT = f"cd /tmp; uname -sr; sleep 0.5; echo 'meeting at 10' > {NOTES}; sleep 0.5; wc -c {NOTES}"
 
 
 def rule_entry(spec: RuleSpec, suffix: str) -> dict[str, list[str]]:
@@ -50,6 +65,10 @@ def rule_entry(spec: RuleSpec, suffix: str) -> dict[str, list[str]]:
         layout.ATTR_PRIORITY: [str(spec.priority)],
         options.ATTRIBUTE["log_input"]: [layout.LDAP_TRUE if spec.log_input else layout.LDAP_FALSE],
     }
+    if spec.audit_commands:
+        entry[options.ATTRIBUTE["audit_commands"]] = [layout.LDAP_TRUE]
+    if spec.watch_paths:
+        entry[options.ATTRIBUTE["watch_paths"]] = list(spec.watch_paths)
     members = [dns.user_dn(u, suffix) for u in spec.users] + [dns.group_dn(g, suffix) for g in spec.groups]
     if members:
         entry[layout.ATTR_MEMBER_USER] = members
@@ -105,3 +124,28 @@ def play_verified(rec: str) -> subprocess.CompletedProcess[bytes]:
         capture_output=True,
         timeout=60,
     )
+
+
+def audited_login(lab: Lab) -> tuple[str, subprocess.CompletedProcess[str], subprocess.CompletedProcess[str]]:
+    """With AUDIT_RULE added: alice's recorded login running AUDITED_SCRIPT, then `sessrec audit` of its
+    recording and `sessrec play --audit` (16x, output and notes in the order written)."""
+    dns = add_rules(lab, (AUDIT_RULE,))
+    try:
+        protocol.ask("sync", socket_path=lab.agent.socket)
+        before = {e["TLOG_REC"] for e in lab.journal_entries(TLOG_USER="alice")}
+        login(lab, "alice", AUDITED_SCRIPT)
+    finally:
+        remove_rules(lab, dns)
+        protocol.ask("sync", socket_path=lab.agent.socket)
+    rec = newest_recording(lab, "alice")
+    if rec in before:
+        raise LookupError("the audited login left no recording")
+    listed = subprocess.run([SESSREC, "audit", rec], capture_output=True, text=True, timeout=60)
+    played = subprocess.run(
+        [SESSREC, "play", "--journal", "--rec", rec, "--audit", "--speed", "16"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=60,
+    )
+    return rec, listed, played
