@@ -38,8 +38,8 @@ class Agent:
         self.last_attempt: float | None = None
         self._refreshing: asyncio.Lock | None = None
         self._users: dict[tuple[str, object], tuple[UserInfo, float]] = {}
-        self.sessions = Sessions(cfg)
         self.audit = AuditRules(cfg, infopipe)  # kernel audit rules of recorded sessions (docs/audit.md)
+        self.sessions = Sessions(cfg, on_end=self.audit.session_ended)
 
     # -- rules ---------------------------------------------------------------------------------
     def load_cache(self) -> None:
@@ -196,8 +196,9 @@ class Agent:
         if op == "start":
             decision = await self.decide(uid=uid)
             # The session's audit rules are loaded before its shell can run; never raises.
-            await self.audit.session_started(uid, sessionid_of(request.pid), decision)
-            return await self.sessions.start(request, decision)
+            sessionid = sessionid_of(request.pid)
+            await self.audit.session_started(uid, sessionid, decision)
+            return await self.sessions.start(request, decision, sessionid)
         if op == "decide":
             user = request.fields.get("user")
             if user is None:

@@ -35,6 +35,7 @@ from .journal import log
 RULES_FILE = Path("/etc/audit/rules.d/75-sessrec.rules")
 LOGIN_DEFS = Path("/etc/login.defs")
 SWEEP = 15.0  # seconds between checks for ended sessions while any is audited
+ENDED_RECHECKS = (0.5, 1.5, 3.0)  # seconds between checks after a session's recorder ended
 AUDITCTL_TIMEOUT = 10.0
 EXPAND_TIMEOUT = 60.0  # group expansion through SSSD for static rules, all of it
 STATE_VERSION = 1
@@ -263,13 +264,19 @@ class AuditRules:
                 self._failed(f"cannot audit the session of uid {uid}", exc)
 
     async def session_ended(self, uid: int, sessionid: int) -> None:
-        """The recorder of a session ended; its rules stay while any process of the session lives."""
-        async with self._locked():
-            try:
-                if (sessionid, uid) in self.sessions:
+        """The recorder of a session ended; its rules stay while any process of the session lives. The
+        login's last processes (its login shell, sshd's session process) end just after the recorder: look
+        again a few times before leaving the rest to the sweep."""
+        for delay in (0.0, *ENDED_RECHECKS):
+            await asyncio.sleep(delay)
+            async with self._locked():
+                try:
+                    if (sessionid, uid) not in self.sessions:
+                        return
                     await self._reconcile()
-            except Exception as exc:  # noqa: BLE001
-                self._failed("cannot update the audit rules", exc)
+                except Exception as exc:  # noqa: BLE001
+                    self._failed("cannot update the audit rules", exc)
+                    return
 
     async def sweep(self) -> None:
         async with self._locked():

@@ -14,8 +14,8 @@ import json
 import os
 import pwd
 import termios
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from ipa_plugin.policy import options as option_table
@@ -45,8 +45,12 @@ class TtyOwner:
 
 
 class Sessions:
-    def __init__(self, cfg: AgentConfig) -> None:
+    """Recorded sessions: their terminal or pipes, and their recorder. `on_end(uid, sessionid)` is awaited
+    when a session's recorder has ended."""
+
+    def __init__(self, cfg: AgentConfig, on_end: Callable[[int, int], Awaitable[None]] | None = None) -> None:
         self.cfg = cfg
+        self.on_end = on_end
         self.children: set[asyncio.subprocess.Process] = set()
 
     def recorder_identity(self) -> tuple[int, int]:
@@ -58,8 +62,11 @@ class Sessions:
             ) from None
         return entry.pw_uid, entry.pw_gid
 
-    async def start(self, request: Request, decision: dict[str, Any]) -> dict[str, Any] | None:
-        """The answer to a login shell's `start`; None when the recorder took the connection over."""
+    async def start(
+        self, request: Request, decision: dict[str, Any], sessionid: int
+    ) -> dict[str, Any] | None:
+        """The answer to a login shell's `start` in audit session `sessionid` (the kernel's); None when the
+        recorder took the connection over."""
         if len(request.fds) != 3:
             raise protocol.AgentRefused("start needs the shell's stdin, stdout and stderr")
         command = request.fields.get("command")
@@ -78,7 +85,7 @@ class Sessions:
         else:
             ours, theirs = self._pipes()
         try:
-            await self._spawn(request, decision, uid_gid, ours, theirs, interactive, owner)
+            await self._spawn(request, decision, sessionid, uid_gid, ours, theirs, interactive, owner)
         except OSError as exc:
             if owner is not None:
                 owner.restore()
@@ -145,6 +152,7 @@ class Sessions:
         self,
         request: Request,
         decision: dict[str, Any],
+        sessionid: int,
         uid_gid: tuple[int, int],
         ours: list[int],
         theirs: list[int],
@@ -161,7 +169,7 @@ class Sessions:
             "--user",
             decision["user"],
             "--session",
-            str(_audit_session(request.pid)),
+            str(sessionid),
             "--term",
             str(request.fields.get("term") or ""),
             "--command",
@@ -194,15 +202,19 @@ class Sessions:
         )
         self.children.add(proc)
         request.conn.close()  # the recorder has its own copy and answers the login shell itself
-        asyncio.ensure_future(self._reap(proc, decision["user"], owner))
+        asyncio.ensure_future(self._reap(proc, decision["user"], (request.uid, sessionid), owner))
 
-    async def _reap(self, proc: asyncio.subprocess.Process, user: str, owner: TtyOwner | None) -> None:
+    async def _reap(
+        self, proc: asyncio.subprocess.Process, user: str, session: tuple[int, int], owner: TtyOwner | None
+    ) -> None:
         status = await proc.wait()
         self.children.discard(proc)
         if owner is not None:
             owner.restore()
         if status != 0:
             log(f"sessrecd: the recorder of a session of {user} ended with status {status}", priority=4)
+        if self.on_end is not None:
+            await self.on_end(*session)
 
 
 def _tty_group() -> int:
@@ -210,11 +222,3 @@ def _tty_group() -> int:
         return grp.getgrnam("tty").gr_gid
     except KeyError:
         return 5
-
-
-def _audit_session(pid: int) -> int:
-    """The audit session of the login shell (the recording's `session`; 4294967295 when it has none)."""
-    try:
-        return int(Path(f"/proc/{pid}/sessionid").read_text())
-    except (OSError, ValueError):
-        return 4294967295

@@ -314,6 +314,18 @@ def test_rules_go_when_the_sessions_last_process_is_gone(
     assert sid not in [s["sessionid"] for s in rules.sync()["sessions"]]
 
 
+def test_a_sessions_rules_go_soon_after_its_login_ends_without_waiting_for_the_sweep(
+    lab: Lab, rules: Rules, audit: lab_audit.Audit
+) -> None:
+    rules.add("audit-alice", users=("alice",), commands=True)
+    rules.sync()
+    sid, _ = login(lab, "alice", "true")
+    deadline = time.monotonic() + 3  # the sweep comes every 15 s; the recorder's end checks at once
+    while any(covers(line, sid) for line in our_rules(audit)):
+        assert time.monotonic() < deadline, "the ended login's rules stayed"
+        time.sleep(0.1)
+
+
 def test_the_machines_own_rules_are_never_touched(lab: Lab, rules: Rules, audit: lab_audit.Audit) -> None:
     tag = uuid.uuid4().hex[:6]
     own = ["-a", "always,exit", "-F", "arch=b64", "-S", "chmod", "-F", "auid=10001"]

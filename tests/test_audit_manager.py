@@ -125,6 +125,31 @@ def test_sessions_get_rules_before_their_shell_and_lose_them_with_their_last_pro
     assert m.status()["kernel_rules"] == 2 and m.last_error is None
 
 
+def test_a_session_whose_recorder_ended_loses_its_rules_when_its_last_process_goes_soon_after(
+    tmp_path: Path, kernel: Kernel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(audit, "ENDED_RECHECKS", (0.05, 0.1, 0.2))
+    proc = proc_with(tmp_path / "proc", {100: (5, 10001), 101: (6, 10002)})
+    m = manager(tmp_path, proc)
+
+    async def steps() -> None:
+        m.ruleset = RULESET
+        await m.session_started(10001, 5, decision("alice", 10001, ("audit-all",), audit_commands=True))
+        assert len(kernel.ours()) == 2
+        ended = asyncio.ensure_future(m.session_ended(10001, 5))
+        await asyncio.sleep(0.01)
+        assert len(kernel.ours()) == 2  # its login shell still runs: the rules stay
+        (proc / "100" / "sessionid").write_text("6")  # then it is gone
+        await asyncio.wait_for(ended, 5)
+        assert kernel.ours() == [] and m.status()["sessions"] == []
+        # A session with a process left in the background keeps its rules after the rechecks.
+        await m.session_started(10002, 6, decision("bob", 10002, ("audit-all",), audit_commands=True))
+        await asyncio.wait_for(m.session_ended(10002, 6), 5)
+        assert len(kernel.ours()) == 2 and m.status()["sessions"][0]["sessionid"] == 6
+
+    run(steps())
+
+
 def test_a_range_grows_make_before_break(tmp_path: Path, kernel: Kernel) -> None:
     proc = proc_with(tmp_path / "proc", {100: (5, 10001), 101: (6, 10002)})
     m = manager(tmp_path, proc)
