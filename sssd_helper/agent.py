@@ -240,11 +240,13 @@ async def serve(cfg: config.AgentConfig) -> None:
         loop.add_signal_handler(signum, stop.set)
     loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(agent.refresh()))
     refresher = asyncio.ensure_future(agent.refresh_forever(first_delay))
+    await agent.sessions.recorders.start_server()  # warm before the first recorded login
     log(f"sessrecd: serving {cfg.socket} for {cfg.host} ({agent._age_text()})")
     acceptor = asyncio.ensure_future(server.accept_forever(sock, agent.handle))
     await stop.wait()
     acceptor.cancel()
     refresher.cancel()
+    agent.sessions.recorders.close()
     agent.infopipe.close()
 
 

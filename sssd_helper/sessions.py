@@ -23,6 +23,7 @@ from ipa_plugin.policy import options as option_table
 from . import protocol
 from .config import AgentConfig
 from .journal import log
+from .recorders import Recorders, Started
 from .server import Request
 from .transfers import is_transfer
 
@@ -51,7 +52,7 @@ class Sessions:
     def __init__(self, cfg: AgentConfig, on_end: Callable[[int, int], Awaitable[None]] | None = None) -> None:
         self.cfg = cfg
         self.on_end = on_end
-        self.children: set[asyncio.subprocess.Process] = set()
+        self.recorders = Recorders(cfg, self.recorder_identity)
 
     def recorder_identity(self) -> tuple[int, int]:
         try:
@@ -85,7 +86,7 @@ class Sessions:
         else:
             ours, theirs = self._pipes()
         try:
-            await self._spawn(request, decision, sessionid, uid_gid, ours, theirs, interactive, owner)
+            await self._spawn(request, decision, sessionid, ours, theirs, interactive, owner)
         except OSError as exc:
             if owner is not None:
                 owner.restore()
@@ -153,18 +154,13 @@ class Sessions:
         request: Request,
         decision: dict[str, Any],
         sessionid: int,
-        uid_gid: tuple[int, int],
         ours: list[int],
         theirs: list[int],
         interactive: bool,
         owner: TtyOwner | None,
     ) -> None:
         options = option_table.from_dict(decision["options"])
-        conn = request.conn.fileno()
-        real = request.fds
-        argv = [
-            self.cfg.sessrec,
-            "relay",
+        args = [
             *option_table.recorder_args(options),
             "--user",
             decision["user"],
@@ -174,44 +170,23 @@ class Sessions:
             str(request.fields.get("term") or ""),
             "--command",
             request.fields.get("command") or "",
-            "--conn",
-            str(conn),
-            "--real",
-            ",".join(map(str, real)),
-            "--ours",
-            ",".join(map(str, ours)),
-            "--theirs",
-            ",".join(map(str, theirs)),
             "--answer",
             json.dumps({k: decision[k] for k in ("user", "shell", "rules", "reason")}),
         ]
         if not interactive:
-            argv.append("--pipes")
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=None,
-            pass_fds=[conn, *real, *ours, *theirs],
-            user=uid_gid[0],
-            group=uid_gid[1],
-            extra_groups=[],
-            start_new_session=True,
-            env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
-            cwd="/",
-        )
-        self.children.add(proc)
+            args.append("--pipes")
+        fds = {"conn": [request.conn.fileno()], "real": request.fds, "ours": ours, "theirs": theirs}
+        started = await self.recorders.start(args, fds)
         request.conn.close()  # the recorder has its own copy and answers the login shell itself
-        asyncio.ensure_future(self._reap(proc, decision["user"], (request.uid, sessionid), owner))
+        asyncio.ensure_future(self._reap(started, decision["user"], (request.uid, sessionid), owner))
 
     async def _reap(
-        self, proc: asyncio.subprocess.Process, user: str, session: tuple[int, int], owner: TtyOwner | None
+        self, started: Started, user: str, session: tuple[int, int], owner: TtyOwner | None
     ) -> None:
-        status = await proc.wait()
-        self.children.discard(proc)
+        status = await started.wait()
         if owner is not None:
             owner.restore()
-        if status != 0:
+        if status not in (0, None):
             log(f"sessrecd: the recorder of a session of {user} ended with status {status}", priority=4)
         if self.on_end is not None:
             await self.on_end(*session)

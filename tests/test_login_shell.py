@@ -7,6 +7,7 @@ import json
 import os
 import pwd
 import select
+import signal
 import subprocess
 import time
 import types
@@ -186,21 +187,29 @@ def test_ld_preload_from_the_users_environment_never_runs(lab: Lab, rules: None,
         marker.unlink(missing_ok=True)
 
 
-def relay_of(lab: Lab, user: str) -> tuple[int, str]:
-    """The pid of the recorder relaying a session of `user` (it runs as the recorders' user, a child of
-    this lab's agent), and the real terminal it holds."""
+def relay_of(lab: Lab, user: str, before: set[str]) -> tuple[int, str]:
+    """The pid of the recorder writing the new recording of `user` (from the journal's trusted `_PID`),
+    and the real terminal it holds."""
+    rec = new_recording(lab, user, before)
+    pid = lab.journal_entries(TLOG_REC=rec)[0]["_PID"]
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        if target.startswith("/dev/pts/"):
+            return int(pid), target
+    raise LookupError(f"the recorder of {user} holds no terminal")
+
+
+def warm_recorder(lab: Lab) -> int:
+    """The agent's warm recorder (sessrec relay-server), its child."""
     agent = lab.services["agent"].pid
     for pid in filter(str.isdigit, os.listdir("/proc")):
-        if _ppid(pid) != agent:
-            continue
         try:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"relay" in argv and b"--user" in argv and argv[argv.index(b"--user") + 1] == user.encode():
-            real = argv[argv.index(b"--real") + 1].split(b",")[0].decode()
-            return int(pid), os.readlink(f"/proc/{pid}/fd/{real}")
-    raise LookupError(f"no recorder for {user}")
+        if _ppid(pid) == agent and b"relay-server" in argv:
+            return int(pid)
+    raise LookupError("no warm recorder")
 
 
 def test_the_recorded_user_cannot_kill_trace_or_bypass_her_recorder(lab: Lab, rules: None) -> None:
@@ -209,19 +218,24 @@ def test_the_recorded_user_cannot_kill_trace_or_bypass_her_recorder(lab: Lab, ru
     read_until(child, b"ATTENTION")
     child.write(b"echo ready-$((1+1))\n")
     read_until(child, b"ready-2")
-    recorder, real_tty = relay_of(lab, "alice")
-    assert real_tty.startswith("/dev/pts/") and os.stat(real_tty).st_uid == int(recorder_uid())
+    recorder, real_tty = relay_of(lab, "alice", before)
+    assert os.stat(real_tty).st_uid == int(recorder_uid())
+    warm = warm_recorder(lab)  # the process her recorder was forked from, and the next ones will be
+    assert _ppid(str(recorder)) == warm and os.stat(f"/proc/{warm}").st_uid == int(recorder_uid())
     attack = (
         f"kill -9 {recorder} 2>/dev/null && echo KILLED || echo kill-refused; "
         f"kill -STOP {recorder} 2>/dev/null && echo STOPPED || echo stop-refused; "
         f"cat /proc/{recorder}/environ >/dev/null 2>&1 && echo READ || echo read-refused; "
+        f"kill -9 {warm} 2>/dev/null && echo KILLED || echo warm-kill-refused; "
+        f"cat /proc/{warm}/environ >/dev/null 2>&1 && echo READ || echo warm-read-refused; "
         f"(echo bypass > {real_tty}) 2>/dev/null && echo WROTE || echo tty-refused; "
         f"(bash -c 'true' < {real_tty}) 2>/dev/null && echo OPENED || echo open-refused; "
         "echo attacks-$((40+2))\n"
     )
     child.write(attack.encode())
     output = read_until(child, b"attacks-42").split(b"attacks-$((40+2))", 1)[1]  # after the typed line
-    for refused in (b"kill-refused", b"stop-refused", b"read-refused", b"tty-refused", b"open-refused"):
+    refusals = (b"kill-refused", b"stop-refused", b"read-refused", b"tty-refused", b"open-refused")
+    for refused in (*refusals, b"warm-kill-refused", b"warm-read-refused"):
         assert refused in output, output
     assert b"\nKILLED" not in output and b"\nWROTE" not in output and b"\nOPENED" not in output
     child.write(b"exit 0\n")
@@ -236,6 +250,22 @@ def listed(rec: str) -> dict:
     result = subprocess.run(["/usr/local/bin/sessrec", "list", "--journal", "--json"], capture_output=True)
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     return next(r for r in rows if r["rec"] == rec)
+
+
+def test_with_the_warm_recorder_gone_logins_are_still_recorded(lab: Lab, rules: None) -> None:
+    warm = warm_recorder(lab)
+    os.kill(warm, signal.SIGKILL)  # as root: the recorded user cannot (above)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{warm}").exists() and _ppid(str(warm)) == lab.services["agent"].pid:
+        assert time.monotonic() < deadline, "the warm recorder did not die"
+        time.sleep(0.05)
+    before = recordings(lab, "alice")
+    result = lab.run_ssh("alice", "echo recorded-without-it; exit 6")
+    assert result.returncode == 6 and result.stdout == b"recorded-without-it\n", result.stderr
+    rec = new_recording(lab, "alice", before)
+    assert b"recorded-without-it" in played(rec) and listed(rec)["exit"] == "6"
+    logged = lab.journal_entries(SYSLOG_IDENTIFIER="sessrecd")
+    assert any("the warm recorder is gone" in e["MESSAGE"] for e in logged)
 
 
 def test_killing_her_login_shell_ends_the_recording_with_an_abnormal_end(lab: Lab, rules: None) -> None:

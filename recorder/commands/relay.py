@@ -34,6 +34,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--answer", type=json.loads, required=True, help="the decision, sent to the login shell")
     p.add_argument("--pipes", action="store_true", help="not a terminal session")
     p.set_defaults(func=run)
+    server = subparsers.add_parser(
+        "relay-server",
+        help=argparse.SUPPRESS,
+        description="The warm recorder (recorder/forkserver.py): forks a relay for each session the agent "
+        "asks for on --control.",
+    )
+    server.add_argument("--control", type=int, required=True, help="the agent's socket (SOCK_SEQPACKET)")
+    server.set_defaults(func=run_server)
+
+
+def run_server(args: argparse.Namespace) -> int:
+    import stat
+
+    from recorder import forkserver
+    from recorder.cli import UsageError
+
+    try:
+        is_socket = stat.S_ISSOCK(os.fstat(args.control).st_mode)
+    except OSError:
+        is_socket = False
+    if not is_socket:
+        raise UsageError(f"--control {args.control} is not an open socket")
+    return forkserver.serve(args.control)
 
 
 def _answer(conn: socket.socket, message: dict, fds: tuple[int, ...] = ()) -> None:
