@@ -6,8 +6,8 @@ filesystem). Each request is one SOCK_SEQPACKET message, JSON with the descripto
 `{"v": 1, "argv": [relay arguments but the descriptors], "fds": {"conn": i, "real": [i, i, i], "ours":
 [...], "theirs": [...]}}` (indexes into the attached descriptors). The answer is `{"v": 1, "pid": N}` with a
 pidfd of the relay attached (the agent learns of its end from the pidfd, whatever becomes of this process),
-or `{"v": 1, "error": "..."}`; `{"v": 1, "ended": N, "status": S}` follows when a relay ends. When the agent
-closes the socket this process ends; relays that run go on.
+or `{"v": 1, "error": "..."}` when nothing was forked; `{"v": 1, "ended": N, "status": S}` follows when a
+relay ends. When the agent closes the socket this process ends; relays that run go on.
 """
 
 from __future__ import annotations
@@ -109,10 +109,19 @@ def _spawn(
         except (ValueError, BadRequest) as exc:
             _send(sock, {"error": f"bad request: {exc}"})
             return
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            _send(sock, {"error": f"cannot fork: {exc.strerror or exc}"})  # nothing forked
+            return
         if pid == 0:
             _child(sock, wake, argv, parser)
-        pidfd = os.pidfd_open(pid)  # before this process can reap it: the pid cannot be reused yet
+        try:
+            pidfd = os.pidfd_open(pid)  # before this process can reap it: the pid cannot be reused yet
+        except OSError:
+            os.kill(pid, signal.SIGKILL)
+            _send(sock, {"pid": pid})  # forked, but without a pidfd: the agent refuses the session
+            return
         try:
             _send(sock, {"pid": pid}, [pidfd])
         finally:

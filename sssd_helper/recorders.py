@@ -191,11 +191,15 @@ class Recorders:
         except (TimeoutError, ConnectionError) as exc:
             self._lost(f"no answer to a fork: {exc or 'timeout'}")
             raise OSError("the warm recorder did not answer") from None
-        if "pid" not in message or len(got) != 1:
+        if "pid" not in message:
             for fd in got:
                 os.close(fd)
             log(f"sessrecd: the warm recorder refused a fork: {message.get('error')}", priority=4)
-            return None
+            return None  # nothing was forked
+        if len(got) != 1:
+            for fd in got:
+                os.close(fd)
+            raise OSError("the warm recorder forked without a pidfd")  # never a second recorder
         status = loop.create_future()
         self.statuses[message["pid"]] = status
         return Forked(message["pid"], got[0], status)

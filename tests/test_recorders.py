@@ -101,3 +101,55 @@ def test_a_warm_recorder_that_cannot_start_leaves_spawning(cfg: AgentConfig, tmp
         assert not await r.start_server() and r.sock is None
 
     asyncio.run(steps())
+
+
+@pytest.mark.parametrize(
+    ("answer", "spawns"),
+    [({"v": 1, "pid": 123}, False), ({"v": 1, "error": "cannot fork: no memory"}, True)],
+    ids=["forked-without-pidfd", "nothing-forked"],
+)
+def test_only_an_answer_that_nothing_was_forked_lets_the_agent_spawn(
+    cfg: AgentConfig, answer: dict, spawns: bool
+) -> None:
+    import json
+    import socket
+
+    spawned: list[object] = []
+
+    async def steps() -> None:
+        r = recorders.Recorders(cfg, identity)
+        ours, peer = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        ours.setblocking(False)
+        r.sock, r.last_try = ours, float("inf")
+        loop = asyncio.get_running_loop()
+        loop.add_reader(ours.fileno(), r._readable)
+
+        def reply() -> None:
+            _, got, _, _ = socket.recv_fds(peer, 1 << 16, 16)
+            for fd in got:
+                os.close(fd)
+            peer.send(json.dumps(answer).encode())
+
+        loop.add_reader(peer.fileno(), reply)
+
+        async def spawn(*a: object) -> str:
+            spawned.append(a)
+            return "spawned"
+
+        r._spawn = spawn  # type: ignore[method-assign]
+        args, fds, flat = failing_relay()
+        try:
+            if spawns:
+                assert await r.start(args, fds) == "spawned"
+            else:
+                with pytest.raises(OSError, match="forked without a pidfd"):
+                    await r.start(args, fds)
+        finally:
+            loop.remove_reader(peer.fileno())
+            r.close()
+            peer.close()
+            for fd in flat:
+                os.close(fd)
+        assert bool(spawned) == spawns
+
+    asyncio.run(steps())
