@@ -303,13 +303,33 @@ def _restart_sssd(lab: Lab) -> None:
     lab.services["sssd"] = sssd.start(lab.logs / "sssd.log")
 
 
+def _rename_user(old: str, new: str) -> None:
+    """`usermod -l` on the private copy of /etc, which usermod refuses while a process of the user runs
+    (the lab agent's warm recorder runs as the machine's `sessrec` all along)."""
+    for name, members in (("passwd", None), ("shadow", None), ("group", 3), ("gshadow", 3)):
+        path = Path("/etc") / name
+        if not path.exists():
+            continue
+        lines = []
+        for line in path.read_text().splitlines():
+            fields = line.split(":")
+            if members is None and fields[0] == old:
+                fields[0] = new
+            elif members is not None and len(fields) > members:
+                fields[members] = ",".join(new if m == old else m for m in fields[members].split(","))
+            lines.append(":".join(fields))
+        mode = path.stat().st_mode
+        path.write_text("".join(f"{line}\n" for line in lines))
+        path.chmod(mode)
+
+
 def _fresh_client(lab: Lab) -> None:
     """Make the private copy look like a host ipa-client-install has just enrolled, before any rollout."""
     # The machine's users and groups of these names are renamed, not deleted: their ids stay taken, so the
     # role's new ones differ, and userdel never meets a process of the machine's (uids are machine-wide).
     for user in USERS:
         if subprocess.run(["getent", "passwd", user], capture_output=True).returncode == 0:
-            _run("usermod", "-l", f"machine-{user}", user)
+            _rename_user(user, f"machine-{user}")
     for group in (*USERS, *GROUPS):
         if subprocess.run(["getent", "group", group], capture_output=True).returncode == 0:
             _run("groupmod", "-n", f"machine-{group}", group)
