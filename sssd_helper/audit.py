@@ -30,6 +30,7 @@ from ipa_plugin.policy import options as option_table
 from ipa_plugin.policy.rules import RuleSet
 
 from . import audit_rules as ar
+from . import files
 from .journal import log
 
 RULES_FILE = Path("/etc/audit/rules.d/75-sessrec.rules")
@@ -159,18 +160,7 @@ def write_atomically(path: Path, text: str, mode: int = 0o640) -> bool:
             return False
     except (OSError, UnicodeDecodeError):
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            os.fchmod(f.fileno(), mode)
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    files.replace(path, text, mode)
     return True
 
 

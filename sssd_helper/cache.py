@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from ipa_plugin.policy.rules import Rule, RuleSet
+
+from . import files
 
 FORMAT_VERSION = 1
 
@@ -59,18 +60,7 @@ def from_json(text: str) -> CachedRules:
 
 def write(path: Path, cached: CachedRules) -> None:
     """Replace the cache atomically: a new root-owned 0600 file renamed over the old one."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".rules-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            os.fchmod(f.fileno(), 0o600)
-            f.write(to_json(cached))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    files.replace(path, to_json(cached), 0o600, dir_mode=0o700)
 
 
 def read(path: Path) -> CachedRules | None:
