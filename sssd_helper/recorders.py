@@ -11,10 +11,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from recorder.forkserver import FD_FIELDS
+
 from .config import AgentConfig
 from .journal import log
 
-FD_FIELDS = ("conn", "real", "ours", "theirs")
 ANSWER_TIMEOUT = 5.0  # seconds for the warm recorder to answer a fork
 STATUS_WAIT = 1.0  # seconds to wait for a relay's exit status after its pidfd said it ended
 RETRY = 10.0  # seconds between attempts to start the warm recorder again
@@ -87,22 +88,8 @@ class Recorders:
         self.last_try = time.monotonic()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
-            uid, gid = self.identity()
-            self.server = await asyncio.create_subprocess_exec(
-                self.cfg.sessrec,
-                "relay-server",
-                "--control",
-                str(theirs.fileno()),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=None,
-                pass_fds=[theirs.fileno()],
-                user=uid,
-                group=gid,
-                extra_groups=[],
-                start_new_session=True,
-                env=ENV,
-                cwd="/",
+            self.server = await self._exec(
+                ["relay-server", "--control", str(theirs.fileno())], [theirs.fileno()]
             )
         except Exception as exc:  # noqa: BLE001 - recorders are then spawned one by one
             ours.close()
@@ -217,17 +204,20 @@ class Recorders:
         return await self._spawn(args, fds)
 
     async def _spawn(self, args: Sequence[str], fds: dict[str, Sequence[int]]) -> Spawned:
-        uid, gid = self.identity()
         named = [x for field in FD_FIELDS for x in (f"--{field}", ",".join(map(str, fds[field])))]
-        proc = await asyncio.create_subprocess_exec(
+        passed = [fd for field in FD_FIELDS for fd in fds[field]]
+        return Spawned(await self._exec(["relay", *args, *named], passed))
+
+    async def _exec(self, argv: list[str], pass_fds: list[int]) -> asyncio.subprocess.Process:
+        """`sessrec ARGV` as the recorders' user, in a session of its own, with only `pass_fds`."""
+        uid, gid = self.identity()
+        return await asyncio.create_subprocess_exec(
             self.cfg.sessrec,
-            "relay",
-            *args,
-            *named,
+            *argv,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=None,
-            pass_fds=[fd for field in FD_FIELDS for fd in fds[field]],
+            pass_fds=pass_fds,
             user=uid,
             group=gid,
             extra_groups=[],
@@ -235,4 +225,3 @@ class Recorders:
             env=ENV,
             cwd="/",
         )
-        return Spawned(proc)
