@@ -67,18 +67,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     src.add_argument("-i", "--input", metavar="FILE", help='a recording file, "-" for stdin')
     src.add_argument("--journal", action="store_true", help="read the recording from the journal (default)")
     p.add_argument("--journal-dir", metavar="DIR", help="journal directory (journalctl -D)")
-    p.add_argument(
-        "--audit-log",
-        metavar="FILE",
-        action="append",
-        help="audit log to read (repeatable, oldest first; default /var/log/audit/audit.log and its "
-        "rotations)",
-    )
+    add_audit_log_argument(p)
     p.add_argument("--json", action="store_true", help="one JSON object per event (docs/audit.md)")
     p.add_argument(
         "--any-key", action="store_true", help="also events of the session from rules that are not ours"
     )
     p.set_defaults(func=run)
+
+
+def add_audit_log_argument(p: argparse.ArgumentParser, condition: str = "") -> None:
+    """--audit-log, shared by `audit` and `play --audit`."""
+    p.add_argument(
+        "--audit-log",
+        metavar="FILE",
+        action="append",
+        help=f"{condition}audit log to read (repeatable, oldest first; default /var/log/audit/audit.log and "
+        "its rotations)",
+    )
 
 
 @dataclass

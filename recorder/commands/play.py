@@ -10,6 +10,8 @@ from recorder.cli import UsageError, add_source_arguments
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from recorder.commands import audit
+
     p = subparsers.add_parser(
         "play",
         help="play a recording",
@@ -42,13 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="show each command and watched-file access of the recording's audit session at its moment "
         "(from the kernel audit log, like sessrec audit; root); the key n goes to the next one",
     )
-    p.add_argument(
-        "--audit-log",
-        metavar="FILE",
-        action="append",
-        help="with --audit: audit log to read (repeatable, oldest first; default /var/log/audit/audit.log "
-        "and its rotations)",
-    )
+    audit.add_audit_log_argument(p, "with --audit: ")
     p.set_defaults(func=run)
 
 
