@@ -114,5 +114,16 @@ def on_small_fs(directory: Path, argv: list[str], size: str = "64k", fill: bool 
     return ["unshare", "-m", "--propagation", "private", "sh", "-c", script, str(directory), size, *argv]
 
 
+def read_to_end(child, out: bytes = b"") -> bytes:
+    """`out` and the rest of a PtyProcess's output, to its end; the process waited for."""
+    while True:
+        try:
+            out += child.read(1024)
+        except EOFError:
+            break
+    child.wait()
+    return out
+
+
 def sessrec_argv(*args: str) -> list[str]:
     return [sys.executable, "-m", "recorder", *args]

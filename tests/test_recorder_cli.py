@@ -15,7 +15,7 @@ import pytest
 from ptyprocess import PtyProcess
 
 from recorder.tlogformat import INPUT, OUTPUT, WINDOW, Reader
-from tests.recorder_helpers import ROOT, encode, on_small_fs, sessrec, sessrec_argv
+from tests.recorder_helpers import ROOT, encode, on_small_fs, read_to_end, sessrec, sessrec_argv
 
 
 def packets(log: Path):
@@ -154,12 +154,7 @@ def test_pty_mode_window_changes_input_and_exit_status(tmp_path: Path) -> None:
     child.setwinsize(40, 120)
     time.sleep(0.3)
     child.write(b"abc\r")
-    while True:
-        try:
-            out += child.read(1024)
-        except EOFError:
-            break
-    child.wait()
+    out = read_to_end(child, out)
     assert child.exitstatus == 5
     assert b"40 120" in out and b"got abc" in out
     pk = packets(log)

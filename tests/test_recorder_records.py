@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.recorder_helpers import ROOT, sessrec, sessrec_argv, tlog_play
+from tests.recorder_helpers import ROOT, read_to_end, sessrec, sessrec_argv, tlog_play
 
 
 def _records(log: Path) -> list[dict]:
@@ -54,13 +54,7 @@ def test_unknown_command_in_pty_mode(tmp_path: Path) -> None:
     log = tmp_path / "r.log"
     argv = sessrec_argv("record", "-o", str(log), "--notice", "", "--", "/nonexistent/cmd")
     child = PtyProcess.spawn(argv, cwd=str(ROOT))
-    out = b""
-    while True:
-        try:
-            out += child.read(1024)
-        except EOFError:
-            break
-    child.wait()
+    out = read_to_end(child)
     assert child.exitstatus == 127
     assert out.strip() == b"sessrec record: cannot run /nonexistent/cmd: No such file or directory", out
     assert _records(log)[-1]["sessrec"] == {"event": "end", "status": 127}
@@ -115,22 +109,18 @@ def test_tlog_recordings_play_without_notes(tmp_path: Path) -> None:
 # -- drops --------------------------------------------------------------------------------------------
 
 
+def dropping_session(log: Path, lines: int, *extra: str) -> subprocess.CompletedProcess:
+    """`sessrec record` of `lines` lines of output under a rate limit that drops most of them."""
+    script = (
+        f"i=0; while [ $i -lt {lines} ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; i=$((i+1)); done"
+    )
+    limits = ["--payload", "256", "--rate", "2000", "--burst", "1000", "--limit-action", "drop"]
+    return sessrec("record", "-o", str(log), *extra, *limits, "--latency", "0.01", "--", "sh", "-c", script)
+
+
 def test_drops_are_recorded_and_shown(tmp_path: Path) -> None:
     log = tmp_path / "r.log"
-    script = "i=0; while [ $i -lt 400 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; i=$((i+1)); done"
-    args = [
-        "--payload",
-        "256",
-        "--rate",
-        "2000",
-        "--burst",
-        "1000",
-        "--limit-action",
-        "drop",
-        "--latency",
-        "0.01",
-    ]
-    result = sessrec("record", "-o", str(log), *args, "--", "sh", "-c", script)
+    result = dropping_session(log, 400)
     assert result.returncode == 0, result.stderr
     assert result.stdout.count(b"\n") == 400  # the session lost nothing; the log did
     records = _records(log)
@@ -212,20 +202,7 @@ def cockpit_errors(lines: list[bytes]) -> list[str]:
 
 def test_records_do_not_break_cockpit_playback(tmp_path: Path) -> None:
     log = tmp_path / "r.log"
-    script = "i=0; while [ $i -lt 300 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; i=$((i+1)); done"
-    args = [
-        "--payload",
-        "256",
-        "--rate",
-        "2000",
-        "--burst",
-        "1000",
-        "--limit-action",
-        "drop",
-        "--latency",
-        "0.01",
-    ]
-    assert sessrec("record", "-o", str(log), "--input", *args, "--", "sh", "-c", script).returncode == 0
+    assert dropping_session(log, 300, "--input").returncode == 0
     lines = log.read_bytes().splitlines()
     events = [json.loads(line).get("sessrec", {}).get("event") for line in lines]
     assert events[0] == "start" and events[-1] == "end" and "drop" in events

@@ -20,7 +20,7 @@ from ptyprocess import PtyProcess
 
 from recorder import tap
 from recorder.tlogformat import OUTPUT, Reader
-from tests.recorder_helpers import ROOT, on_small_fs, sessrec_argv
+from tests.recorder_helpers import ROOT, on_small_fs, read_to_end, sessrec_argv
 
 
 def _records(log: Path) -> list[dict]:
@@ -103,12 +103,7 @@ def test_signals_in_pty_mode_reach_the_foreground_group(tmp_path: Path) -> None:
     while b"caught-INT" not in out:
         out += child.read(1024)
     os.kill(recorder, signal.SIGHUP)
-    while True:
-        try:
-            out += child.read(1024)
-        except EOFError:
-            break
-    child.wait()
+    out = read_to_end(child, out)
     assert child.exitstatus == 4 and b"caught-HUP" in out
     assert _records(log)[-1]["sessrec"] == {"event": "end", "status": 4}
 
@@ -121,13 +116,7 @@ def test_the_session_has_its_own_session_and_no_way_to_the_outer_terminal(tmp_pa
     argv = sessrec_argv("record", "-o", str(log), "--", "sh", "-c", script)
     quoted = " ".join(map(shlex.quote, argv))
     child = PtyProcess.spawn(["sh", "-c", f"{quoted} </dev/null; echo status=$?"], cwd=str(ROOT))
-    out = b""
-    while True:
-        try:
-            out += child.read(1024)
-        except EOFError:
-            break
-    child.wait()
+    out = read_to_end(child)
     assert b"status=0" in out and b"no-tty" in out and b"bypass" not in out, out
     pid, sid, tty_nr = _output(log).split(b"\n")[0].split()
     assert sid == pid and tty_nr == b"0"  # its own session's leader, no controlling terminal
