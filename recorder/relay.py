@@ -20,10 +20,11 @@ import tty
 from dataclasses import dataclass
 
 from .sink import Sink
-from .tap import _write_all, signal_name
+from .tap import CHUNK, _read, _write_all, signal_name
 from .writers import WriterError
 
-CHUNK = 1 << 16
+# A side that is gone: a PTY without its slave, or the real side sshd closed.
+SIDE_CLOSED = (errno.EIO, errno.EBADF, errno.ECONNRESET)
 
 
 @dataclass
@@ -134,7 +135,7 @@ class Relay:
         return bool(outputs)
 
     def _pass(self, fd: int) -> None:
-        data = _read(fd)
+        data = _read(fd, SIDE_CLOSED)
         if not data:
             self._closed(fd)
             return
@@ -273,18 +274,6 @@ def _winsize(fd: int) -> tuple[int, int]:
     except OSError:
         return 80, 24
     return size.columns, size.lines
-
-
-def _read(fd: int) -> bytes:
-    while True:
-        try:
-            return os.read(fd, CHUNK)
-        except InterruptedError:
-            continue
-        except OSError as exc:
-            if exc.errno in (errno.EIO, errno.EBADF, errno.ECONNRESET):
-                return b""
-            raise
 
 
 __all__ = ["Ends", "Relay", "WriterError"]

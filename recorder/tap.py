@@ -369,14 +369,16 @@ def run_pipes(
             os.close(fd)
 
 
-def _read(fd: int) -> bytes:
+def _read(fd: int, eof: tuple[int, ...] = (errno.EIO,)) -> bytes:
+    """Up to CHUNK bytes; b"" at the end, and on the errors in `eof` (EIO: a PTY master after the last
+    slave closed)."""
     while True:
         try:
             return os.read(fd, CHUNK)
         except InterruptedError:
             continue
         except OSError as exc:
-            if exc.errno == errno.EIO:  # PTY master after the last slave closed
+            if exc.errno in eof:
                 return b""
             raise
 
