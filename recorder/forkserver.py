@@ -19,14 +19,14 @@ import select
 import signal
 import socket
 import sys
+from collections.abc import Sequence
 
 MAX_FDS = 16
 MAX_MESSAGE = 1 << 16
 FD_FIELDS = ("conn", "real", "ours", "theirs")
-# What a relay loads, loaded once here (the point of a warm process).
+# What a relay loads when it runs, loaded once here (the point of a warm process); the command modules
+# come with the parser.
 PRELOAD = (
-    "recorder.commands.record",
-    "recorder.commands.relay",
     "recorder.identity",
     "recorder.relay",
     "recorder.sink",
@@ -62,10 +62,10 @@ def relay_argv(request: dict, fds: list[int]) -> list[str]:
     return full
 
 
-def _send(sock: socket.socket, message: dict, fds: list[int] = ()) -> None:  # type: ignore[assignment]
+def _send(sock: socket.socket, message: dict, fds: Sequence[int] = ()) -> None:
     data = json.dumps({"v": 1, **message}).encode()
     try:
-        socket.send_fds(sock, [data], list(fds)) if fds else sock.send(data)
+        socket.send_fds(sock, [data], list(fds))
     except OSError:
         pass  # the agent is gone; the next read tells
 
